@@ -1,0 +1,29 @@
+"""The per-application `Context` handed to every handler: config, index, upstream, counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .backends.base import Backend
+from .config import Config
+from .upstream import Upstream
+
+__all__ = ["Context"]
+
+
+@dataclass
+class Context:
+    """What a handler needs; built once by `create_app`."""
+
+    config: Config
+    backend: Backend
+    upstream: Upstream
+    # requests by (operation, answered_from), read by /_mimicdb/stats
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    syncs: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def count(self, operation: str, answered_from: str) -> None:
+        """Record one request."""
+        self.requests[(operation, answered_from)] += 1

@@ -1,0 +1,1 @@
+"""Handlers, one `async def` per S3 operation, grouped by resource."""

@@ -1,0 +1,305 @@
+"""Bucket-level operations: listings, HEAD, location, create, delete, multi-object delete."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from .. import s3xml
+from ..backends.base import BucketRecord, ObjectRecord
+from ..context import Context
+from ..errors import MalformedXML, NoSuchBucket
+from ..listing import (
+    ListRequest,
+    ListResult,
+    encode_key,
+    encode_token,
+    list_page,
+    parse_list_request,
+)
+from ..mirror import record_from_head
+from ..routing import S3Request
+from ..validation import check_bucket_name
+from .forward import forward, forward_whole, reply_response, upstream_headers
+from .service import xml_response
+
+__all__ = [
+    "create_bucket",
+    "delete_bucket",
+    "delete_objects",
+    "get_bucket_location",
+    "head_bucket",
+    "list_objects",
+    "list_objects_v2",
+    "require_bucket",
+]
+
+MAX_DELETE_KEYS = 1000
+
+
+async def require_bucket(context: Context, name: str) -> BucketRecord:
+    """The bucket's record, or NoSuchBucket."""
+    bucket = await context.backend.get_bucket(name)
+    if bucket is None:
+        raise NoSuchBucket(BucketName=name)
+    return bucket
+
+
+async def head_bucket(context: Context, request: S3Request) -> web.StreamResponse:
+    """HeadBucket from the index (forced: from the upstream, and the index follows)."""
+    assert request.bucket is not None
+    if request.forced:
+        reply = await forward_whole(context, request)
+        await _follow_bucket(context, request.bucket, reply.status)
+        context.count("HeadBucket", "upstream")
+        return reply_response(reply)
+    bucket = await context.backend.get_bucket(request.bucket)
+    context.count("HeadBucket", "index")
+    if bucket is None:
+        return web.Response(status=404)
+    return web.Response(
+        status=200,
+        headers={"x-amz-bucket-region": bucket.region, "Content-Type": "application/xml"},
+    )
+
+
+async def _follow_bucket(context: Context, name: str, status: int) -> None:
+    if status == 404:
+        await context.backend.delete_bucket(name)
+    elif status == 200 and await context.backend.get_bucket(name) is None:
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        await context.backend.put_bucket(BucketRecord(name, created, context.config.region))
+
+
+async def get_bucket_location(context: Context, request: S3Request) -> web.StreamResponse:
+    """GetBucketLocation from the index."""
+    assert request.bucket is not None
+    if request.forced:
+        context.count("GetBucketLocation", "upstream")
+        return await forward(context, request)
+    bucket = await require_bucket(context, request.bucket)
+    context.count("GetBucketLocation", "index")
+    return xml_response(s3xml.location_constraint(bucket.region))
+
+
+async def list_objects_v2(context: Context, request: S3Request) -> web.StreamResponse:
+    """ListObjectsV2 from the index, O(page + common prefixes)."""
+    return await _list(context, request, "ListObjectsV2")
+
+
+async def list_objects(context: Context, request: S3Request) -> web.StreamResponse:
+    """ListObjects (v1) from the index."""
+    return await _list(context, request, "ListObjects")
+
+
+async def _list(context: Context, request: S3Request, operation: str) -> web.StreamResponse:
+    assert request.bucket is not None
+    params = parse_list_request(request.query)
+    if request.forced:
+        reply = await forward_whole(context, request)
+        if reply.status == 200 and params.encoding_type is None:
+            await _replace_page(context, request.bucket, params, reply.body)
+        elif reply.status == 404 and s3xml.parse_error_code(reply.body) == "NoSuchBucket":
+            await context.backend.delete_bucket(request.bucket)
+        context.count(operation, "upstream")
+        return reply_response(reply)
+    bucket = await require_bucket(context, request.bucket)
+
+    async def scan(prefix: bytes, after: bytes | None, limit: int) -> list[ObjectRecord]:
+        return await context.backend.scan(bucket.name, prefix, after, limit)
+
+    result = await list_page(scan, params)
+    context.count(operation, "index")
+    body = _render(bucket, params, result)
+    response = xml_response(body)
+    if bucket.synced_at is not None:
+        response.headers["Age"] = str(max(0, int(time.time() - bucket.synced_at)))
+    return response
+
+
+def _render(bucket: BucketRecord, params: ListRequest, result: ListResult) -> bytes:
+    enc = params.encoding_type
+    show_owner = params.fetch_owner or not params.v2
+    bucket_owner = (bucket.owner_id, bucket.owner_name)
+
+    def owner(record: ObjectRecord) -> tuple[str, str] | None:
+        if not show_owner:
+            return None
+        if record.owner_id is not None:
+            return (record.owner_id, record.owner_name or "")
+        return bucket_owner if bucket_owner[0] else None
+
+    contents = [
+        s3xml.contents_element(r, encode_key(r.key, enc), owner=owner(r)) for r in result.contents
+    ]
+    prefixes = [encode_key(p, enc) for p in result.common_prefixes]
+    fields: list[tuple[str, str]] = [("IsTruncated", "true" if result.is_truncated else "false")]
+    trailer: list[tuple[str, str]] = []
+    if params.v2:
+        fields += [("Name", bucket.name), ("Prefix", encode_key(params.prefix, enc))]
+        if params.delimiter:
+            fields.append(("Delimiter", encode_key(params.delimiter, enc)))
+        fields.append(("MaxKeys", str(params.requested_max_keys)))
+        if enc:
+            trailer.append(("EncodingType", enc))
+        trailer.append(("KeyCount", str(len(contents) + len(prefixes))))
+        if params.continuation_token is not None:
+            trailer.append(("ContinuationToken", params.continuation_token))
+        if result.is_truncated and result.next_after is not None:
+            trailer.append(("NextContinuationToken", encode_token(result.next_after)))
+        if params.start_after:
+            trailer.append(("StartAfter", encode_key(params.start_after, enc)))
+    else:
+        fields.insert(0, ("IsTruncated", "true" if result.is_truncated else "false"))
+        fields.pop(1)
+        fields += [("Marker", encode_key(params.marker, enc))]
+        if result.is_truncated and params.delimiter and result.last_entry is not None:
+            fields.append(("NextMarker", encode_key(result.last_entry, enc)))
+        fields += [("Name", bucket.name), ("Prefix", encode_key(params.prefix, enc))]
+        if params.delimiter:
+            fields.append(("Delimiter", encode_key(params.delimiter, enc)))
+        fields.append(("MaxKeys", str(params.requested_max_keys)))
+        if enc:
+            trailer.append(("EncodingType", enc))
+    return s3xml.list_bucket_result(fields, contents, prefixes, trailer)
+
+
+async def _replace_page(context: Context, bucket: str, params: ListRequest, body: bytes) -> None:
+    """A forced listing page replaces what the index held for the range it covers."""
+    page = s3xml.parse_list_objects(body)
+    if await context.backend.get_bucket(bucket) is None:
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        await context.backend.put_bucket(BucketRecord(bucket, created, context.config.region))
+    seen = {r.key.encode("utf-8") for r in page.records}
+    covered = [p.encode("utf-8") for p in page.common_prefixes]
+    ends = [r.key.encode("utf-8") for r in page.records] + [p + b"\xff" for p in covered]
+    end = max(ends) if page.is_truncated and ends else None
+    prefix = params.prefix.encode("utf-8")
+    stale: list[str] = []
+    after = params.after
+    while True:
+        batch = await context.backend.scan(bucket, prefix, after, 1000)
+        for record in batch:
+            raw = record.key.encode("utf-8")
+            if end is not None and raw > end:
+                batch = []
+                break
+            if raw not in seen and not any(raw.startswith(p) for p in covered):
+                stale.append(record.key)
+        if len(batch) < 1000:
+            break
+        after = batch[-1].key.encode("utf-8")
+    await context.backend.delete_objects(bucket, stale)
+    merged = []
+    for record in page.records:
+        old = await context.backend.get_object(bucket, record.key)
+        keep = old is not None and old.etag == record.etag and old.headers is not None
+        merged.append(
+            replace(record, headers=old.headers if keep and old else None, confirmed_at=time.time())
+        )
+    await context.backend.put_objects(bucket, merged)
+
+
+async def create_bucket(context: Context, request: S3Request) -> web.StreamResponse:
+    """CreateBucket upstream, then in the index (with the upstream's own creation date)."""
+    assert request.bucket is not None
+    check_bucket_name(request.bucket)
+    body = await request.http.read()
+    region = s3xml.parse_create_bucket_configuration(body) or "us-east-1"
+    reply = await context.upstream.fetch(
+        "PUT", request.upstream_path, request.query_pairs, upstream_headers(request), body
+    )
+    if reply.status == 200:
+        record = (await _upstream_buckets(context)).get(request.bucket)
+        if record is None:
+            created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            record = BucketRecord(request.bucket, created, region)
+        old = await context.backend.get_bucket(request.bucket)
+        # A new bucket is empty: the index knows all of it, as if just synced.
+        synced = old.synced_at if old is not None else time.time()
+        await context.backend.put_bucket(replace(record, region=region, synced_at=synced))
+    context.count("CreateBucket", "upstream")
+    return reply_response(reply)
+
+
+async def _upstream_buckets(context: Context) -> dict[str, BucketRecord]:
+    reply = await context.upstream.fetch("GET", "/")
+    if reply.status != 200:
+        return {}
+    buckets, _, _ = s3xml.parse_list_buckets(reply.body)
+    return {b.name: b for b in buckets}
+
+
+async def delete_bucket(context: Context, request: S3Request) -> web.StreamResponse:
+    """DeleteBucket upstream, then from the index."""
+    assert request.bucket is not None
+    reply = await forward_whole(context, request)
+    if reply.status in (200, 204):
+        await context.backend.delete_bucket(request.bucket)
+    context.count("DeleteBucket", "upstream")
+    return reply_response(reply)
+
+
+async def delete_objects(context: Context, request: S3Request) -> web.StreamResponse:
+    """DeleteObjects upstream, then each deleted key from the index."""
+    assert request.bucket is not None
+    body = await request.http.read()
+    objects, quiet = s3xml.parse_delete_objects(body)
+    if len(objects) > MAX_DELETE_KEYS:
+        raise MalformedXML()
+    if not objects:
+        raise MalformedXML()
+    headers = {k: v for k, v in request.http.headers.items()}
+    reply = await context.upstream.fetch(
+        "POST", request.upstream_path, request.query_pairs, _body_headers(headers), body
+    )
+    if reply.status == 200:
+        deleted = s3xml.parse_delete_result(reply.body)
+        if quiet:
+            errors = _error_keys(reply.body)
+            deleted = [key for key, _ in objects if key not in errors]
+        unversioned = {key for key, version in objects if version is None}
+        await context.backend.delete_objects(
+            request.bucket, [key for key in deleted if key in unversioned]
+        )
+        for key, version in objects:
+            if version is not None and key in deleted:
+                await _reconfirm(context, request.bucket, key)
+    context.count("DeleteObjects", "upstream")
+    return reply_response(reply)
+
+
+async def _reconfirm(context: Context, bucket: str, key: str) -> None:
+    reply = await context.upstream.fetch("HEAD", f"/{bucket}/{key}")
+    if reply.status == 200:
+        await context.backend.put_object(bucket, record_from_head(key, reply.headers))
+    elif reply.status == 404:
+        await context.backend.delete_object(bucket, key)
+
+
+def _error_keys(body: bytes) -> set[str]:
+    root = s3xml.parse_xml(body)
+    return {s3xml.element_text(node, "Key") for node in root if str(node.tag).endswith("Error")}
+
+
+_SIGNED_BODY_HEADERS = (
+    "content-md5",
+    "content-type",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-sdk-checksum-algorithm",
+    "x-amz-bypass-governance-retention",
+    "x-amz-mfa",
+    "x-amz-request-payer",
+    "x-amz-expected-bucket-owner",
+)
+
+
+def _body_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() in _SIGNED_BODY_HEADERS}

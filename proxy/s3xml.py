@@ -1,0 +1,293 @@
+"""S3's XML: builders for the documents the proxy answers, parsers for what it reads.
+
+One namespace constant; lxml throughout. Parsers resolve no entities, load no DTD,
+fetch nothing, and refuse any document that declares a DOCTYPE (XXE, billion laughs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from .backends.base import BucketRecord, ObjectRecord
+from .errors import MalformedXML
+
+__all__ = [
+    "NS",
+    "CompleteResult",
+    "ListPage",
+    "element_text",
+    "error_document",
+    "list_buckets_result",
+    "location_constraint",
+    "parse_complete_multipart_result",
+    "parse_create_bucket_configuration",
+    "parse_delete_objects",
+    "parse_delete_result",
+    "parse_list_buckets",
+    "parse_list_objects",
+    "parse_xml",
+    "to_bytes",
+]
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+_Q = "{" + NS + "}"
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False
+)
+
+
+def parse_xml(body: bytes) -> etree._Element:
+    """Parse untrusted XML; anything odd is `MalformedXML`."""
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise MalformedXML()
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise MalformedXML() from exc
+    if root is None:
+        raise MalformedXML()
+    return root
+
+
+def to_bytes(root: etree._Element) -> bytes:
+    """Serialize with S3's XML declaration."""
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="utf-8")
+
+
+def _local(tag: object) -> str:
+    text = str(tag)
+    return text.rsplit("}", 1)[-1]
+
+
+def _children(parent: etree._Element, name: str) -> list[etree._Element]:
+    return [child for child in parent if _local(child.tag) == name]
+
+
+def element_text(parent: etree._Element, name: str, default: str = "") -> str:
+    """Text of the first child called `name` (any namespace)."""
+    for child in parent:
+        if _local(child.tag) == name:
+            return child.text or ""
+    return default
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    tag = _Q + name if parent.tag.startswith(_Q) else name
+    child = etree.SubElement(parent, tag)
+    if text is not None:
+        child.text = text
+    return child
+
+
+# Builders
+
+
+def error_document(code: str, message: str, fields: dict[str, str], request_id: str) -> bytes:
+    """S3's `<Error>` document (no namespace, as S3 sends it)."""
+    root = etree.Element("Error")
+    _sub(root, "Code", code)
+    _sub(root, "Message", message)
+    for name, value in fields.items():
+        _sub(root, name, value)
+    _sub(root, "RequestId", request_id)
+    _sub(root, "HostId", request_id)
+    return to_bytes(root)
+
+
+def list_buckets_result(buckets: Sequence[BucketRecord], owner_id: str, owner_name: str) -> bytes:
+    """ListAllMyBucketsResult."""
+    root = etree.Element(_Q + "ListAllMyBucketsResult", nsmap={None: NS})  # type: ignore[dict-item]
+    container = _sub(root, "Buckets")
+    for bucket in buckets:
+        node = _sub(container, "Bucket")
+        _sub(node, "Name", bucket.name)
+        _sub(node, "CreationDate", bucket.created)
+    owner = _sub(root, "Owner")
+    _sub(owner, "DisplayName", owner_name)
+    _sub(owner, "ID", owner_id)
+    return to_bytes(root)
+
+
+def location_constraint(region: str) -> bytes:
+    """GetBucketLocation's answer: empty for us-east-1, as S3 answers."""
+    root = etree.Element(_Q + "LocationConstraint", nsmap={None: NS})  # type: ignore[dict-item]
+    if region and region != "us-east-1":
+        root.text = region
+    return to_bytes(root)
+
+
+def list_bucket_result(
+    fields: Sequence[tuple[str, str]],
+    contents: Iterable[etree._Element],
+    common_prefixes: Iterable[str],
+    trailer: Sequence[tuple[str, str]],
+) -> bytes:
+    """ListBucketResult: `fields` before the contents, `trailer` after the prefixes."""
+    root = etree.Element(_Q + "ListBucketResult", nsmap={None: NS})  # type: ignore[dict-item]
+    head = list(fields)
+    # S3's documented element order: IsTruncated, Contents, Name, Prefix, ...
+    for name, value in head[:1]:
+        _sub(root, name, value)
+    for node in contents:
+        root.append(node)
+    for name, value in head[1:]:
+        _sub(root, name, value)
+    for prefix in common_prefixes:
+        _sub(_sub(root, "CommonPrefixes"), "Prefix", prefix)
+    for name, value in trailer:
+        _sub(root, name, value)
+    return to_bytes(root)
+
+
+def contents_element(
+    record: ObjectRecord, key: str, *, owner: tuple[str, str] | None
+) -> etree._Element:
+    """One `<Contents>` of a listing; `key` is already encoded when asked."""
+    node = etree.Element(_Q + "Contents")
+    _sub(node, "Key", key)
+    _sub(node, "LastModified", record.last_modified)
+    _sub(node, "ETag", record.etag)
+    if record.checksum_algorithm:
+        _sub(node, "ChecksumAlgorithm", record.checksum_algorithm)
+    if record.checksum_type:
+        _sub(node, "ChecksumType", record.checksum_type)
+    _sub(node, "Size", str(record.size))
+    _sub(node, "StorageClass", record.storage_class)
+    if owner is not None:
+        owner_node = _sub(node, "Owner")
+        _sub(owner_node, "DisplayName", owner[1])
+        _sub(owner_node, "ID", owner[0])
+    return node
+
+
+# Parsers of requests
+
+
+def parse_delete_objects(body: bytes) -> tuple[list[tuple[str, str | None]], bool]:
+    """DeleteObjects' `<Delete>`: [(key, version id)], quiet."""
+    root = parse_xml(body)
+    if _local(root.tag) != "Delete":
+        raise MalformedXML()
+    objects: list[tuple[str, str | None]] = []
+    for node in _children(root, "Object"):
+        keys = _children(node, "Key")
+        if len(keys) != 1:
+            raise MalformedXML()
+        version = _children(node, "VersionId")
+        objects.append((keys[0].text or "", version[0].text if version else None))
+    quiet = element_text(root, "Quiet", "false").strip().lower() == "true"
+    return objects, quiet
+
+
+def parse_create_bucket_configuration(body: bytes) -> str | None:
+    """CreateBucket's optional body: the LocationConstraint, or None."""
+    if not body.strip():
+        return None
+    root = parse_xml(body)
+    if _local(root.tag) != "CreateBucketConfiguration":
+        raise MalformedXML()
+    value = element_text(root, "LocationConstraint", "")
+    return value or None
+
+
+# Parsers of upstream answers
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One upstream listing page, as ListObjects(V2) answered it."""
+
+    records: list[ObjectRecord]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_token: str | None  # NextContinuationToken (v2) or NextMarker (v1)
+
+
+def parse_list_objects(body: bytes) -> ListPage:
+    """An upstream ListBucketResult (v1 or v2, without encoding-type)."""
+    root = parse_xml(body)
+    records = []
+    for node in _children(root, "Contents"):
+        owner = _children(node, "Owner")
+        records.append(
+            ObjectRecord(
+                key=element_text(node, "Key"),
+                size=int(element_text(node, "Size", "0") or 0),
+                etag=element_text(node, "ETag"),
+                last_modified=element_text(node, "LastModified"),
+                storage_class=element_text(node, "StorageClass", "STANDARD") or "STANDARD",
+                checksum_algorithm=element_text(node, "ChecksumAlgorithm") or None,
+                checksum_type=element_text(node, "ChecksumType") or None,
+                owner_id=element_text(owner[0], "ID") if owner else None,
+                owner_name=element_text(owner[0], "DisplayName") if owner else None,
+            )
+        )
+    prefixes = [element_text(node, "Prefix") for node in _children(root, "CommonPrefixes")]
+    truncated = element_text(root, "IsTruncated", "false").lower() == "true"
+    token = element_text(root, "NextContinuationToken") or element_text(root, "NextMarker")
+    return ListPage(records, prefixes, truncated, token or None)
+
+
+def parse_list_buckets(body: bytes) -> tuple[list[BucketRecord], str, str]:
+    """An upstream ListAllMyBucketsResult: buckets, owner id, owner name."""
+    root = parse_xml(body)
+    owner = _children(root, "Owner")
+    owner_id = element_text(owner[0], "ID") if owner else ""
+    owner_name = element_text(owner[0], "DisplayName") if owner else ""
+    buckets = []
+    for container in _children(root, "Buckets"):
+        for node in _children(container, "Bucket"):
+            buckets.append(
+                BucketRecord(
+                    name=element_text(node, "Name"),
+                    created=element_text(node, "CreationDate"),
+                    region=element_text(node, "BucketRegion") or "us-east-1",
+                    owner_id=owner_id,
+                    owner_name=owner_name,
+                )
+            )
+    return buckets, owner_id, owner_name
+
+
+def parse_location(body: bytes) -> str:
+    """An upstream LocationConstraint: the region, us-east-1 when empty."""
+    root = parse_xml(body)
+    region = (root.text or "").strip()
+    return "eu-west-1" if region == "EU" else (region or "us-east-1")
+
+
+@dataclass(frozen=True)
+class CompleteResult:
+    """CompleteMultipartUpload's 200 body: a result, or an error inside the 200."""
+
+    ok: bool
+    etag: str
+
+
+def parse_complete_multipart_result(body: bytes) -> CompleteResult:
+    """S3 may answer 200 and still fail: an `<Error>` root means it did."""
+    try:
+        root = parse_xml(body)
+    except MalformedXML:
+        return CompleteResult(False, "")
+    if _local(root.tag) == "Error":
+        return CompleteResult(False, "")
+    return CompleteResult(True, element_text(root, "ETag"))
+
+
+def parse_delete_result(body: bytes) -> list[str]:
+    """DeleteResult: the keys reported deleted."""
+    root = parse_xml(body)
+    return [element_text(node, "Key") for node in _children(root, "Deleted")]
+
+
+def parse_error_code(body: bytes) -> str:
+    """The `<Code>` of an error document, or ''."""
+    try:
+        return element_text(parse_xml(body), "Code")
+    except MalformedXML:
+        return ""
