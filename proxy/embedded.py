@@ -83,7 +83,7 @@ class EmbeddedProxy:
         await site.start()
         server = site._server
         assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self._started.set_result(int(port))
 
     async def _shutdown(self) -> None:

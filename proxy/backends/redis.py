@@ -1,0 +1,275 @@
+"""The index in Redis: a lex-sorted set of keys and a hash of metadata per bucket.
+
+Layout (`ns` is the namespace, so several indexes can share one Redis):
+
+- `{ns}:buckets`: hash, bucket name -> bucket record JSON
+- `{ns}:{<bucket>}:keys`: sorted set, all scores 0, members the raw UTF-8 keys
+- `{ns}:{<bucket>}:meta`: hash, raw key -> `ObjectRecord.to_json()` JSON
+- `{ns}:{<bucket>}:syncs`: set of the ids of the syncs open on the bucket
+- `{ns}:{<bucket>}:sync:<id>:keys|meta|touched`: a sync's staged state and the keys
+  written while it runs
+
+Every key of one bucket carries the bucket as hash tag, so a bucket's multi-key
+operations stay in one Cluster slot. Each mutation is atomic: a Lua script (one round
+trip) or MULTI/EXEC. The scripts also update `{ns}:buckets`, outside that slot: on
+Redis Cluster that update would move to a second step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .base import Backend, BucketRecord, ObjectRecord, SyncSession, key_upper_bound
+
+__all__ = ["RedisBackend"]
+
+# Records per pipelined ZADD/HSET while a sync stages a bucket (which may hold millions).
+_STAGE_BATCH = 10_000
+
+# KEYS: keys, meta. ARGV: min, max, limit. Atomic, so a page never mixes two states.
+# HMGET goes in slices: Lua's unpack() is limited by its C stack.
+_SCAN = """
+local keys = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'BYLEX', 'LIMIT', 0, ARGV[3])
+local out = {}
+for i = 1, #keys, 500 do
+  local metas = redis.call('HMGET', KEYS[2], unpack(keys, i, math.min(i + 499, #keys)))
+  for j = 1, #metas do out[#out + 1] = metas[j] end
+end
+return out
+"""
+
+# KEYS: buckets, keys, meta, syncs. ARGV: bucket, sync key prefix, then key, meta pairs.
+# A key written during an open sync is recorded in that sync's touched set.
+_PUT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local syncs = redis.call('SMEMBERS', KEYS[4])
+for i = 3, #ARGV, 2 do
+  redis.call('ZADD', KEYS[2], 0, ARGV[i])
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  for _, id in ipairs(syncs) do redis.call('SADD', ARGV[2] .. id .. ':touched', ARGV[i]) end
+end
+return 1
+"""
+
+# KEYS and ARGV as _PUT, with keys only.
+_DELETE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local syncs = redis.call('SMEMBERS', KEYS[4])
+for i = 3, #ARGV do
+  redis.call('ZREM', KEYS[2], ARGV[i])
+  redis.call('HDEL', KEYS[3], ARGV[i])
+  for _, id in ipairs(syncs) do redis.call('SADD', ARGV[2] .. id .. ':touched', ARGV[i]) end
+end
+return 1
+"""
+
+# KEYS: buckets, keys, meta, syncs. ARGV: bucket, sync key prefix.
+# Open syncs stop tracking writes; their staged state stays until commit or abort.
+_DELETE_BUCKET = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('UNLINK', KEYS[2], KEYS[3])
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  redis.call('DEL', ARGV[2] .. id .. ':touched')
+end
+redis.call('DEL', KEYS[4])
+return 1
+"""
+
+# KEYS: buckets, keys, meta, syncs, staged keys, staged meta, touched.
+# ARGV: bucket, sync id, bucket record JSON.
+# Touched keys take the live state (a write during the sync is newer than the listing),
+# then the staged state is renamed over the live one; UNLINK frees the old one off-thread.
+_COMMIT = """
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[7])) do
+  local meta = redis.call('HGET', KEYS[3], key)
+  if meta then
+    redis.call('ZADD', KEYS[5], 0, key)
+    redis.call('HSET', KEYS[6], key, meta)
+  else
+    redis.call('ZREM', KEYS[5], key)
+    redis.call('HDEL', KEYS[6], key)
+  end
+end
+redis.call('UNLINK', KEYS[2], KEYS[3])
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('RENAME', KEYS[5], KEYS[2])
+  redis.call('RENAME', KEYS[6], KEYS[3])
+end
+redis.call('DEL', KEYS[7])
+redis.call('SREM', KEYS[4], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+def _dump_bucket(bucket: BucketRecord) -> str:
+    return json.dumps(bucket.to_json(), separators=(",", ":"), ensure_ascii=False)
+
+
+def _load_bucket(data: bytes | str) -> BucketRecord:
+    return BucketRecord.from_json(json.loads(data))
+
+
+def _dump_object(record: ObjectRecord) -> bytes:
+    return json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _load_object(data: bytes | str) -> ObjectRecord:
+    return ObjectRecord.from_json(json.loads(data))
+
+
+class _RedisSync(SyncSession):
+    def __init__(self, backend: RedisBackend, bucket: BucketRecord, session_id: int) -> None:
+        self._backend = backend
+        self._bucket = bucket
+        self._id = session_id
+        prefix = backend._sync_prefix(bucket.name) + str(session_id)
+        self._keys = prefix + ":keys"
+        self._meta = prefix + ":meta"
+        self._touched = prefix + ":touched"
+
+    async def add(self, records: Iterable[ObjectRecord]) -> None:
+        it = iter(records)
+        while batch := list(itertools.islice(it, _STAGE_BATCH)):
+            rows = {record.key.encode("utf-8"): _dump_object(record) for record in batch}
+            async with self._backend._redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(self._keys, dict.fromkeys(rows, 0))
+                pipe.hset(self._meta, mapping=rows)  # type: ignore[arg-type]
+                await pipe.execute()
+
+    async def commit(self, synced_at: float) -> None:
+        backend, name = self._backend, self._bucket.name
+        record = dataclasses.replace(self._bucket, synced_at=synced_at)
+        await backend._commit(
+            keys=[*backend._bucket_keys(name), self._keys, self._meta, self._touched],
+            args=[name, self._id, _dump_bucket(record)],
+        )
+
+    async def abort(self) -> None:
+        async with self._backend._redis.pipeline(transaction=True) as pipe:
+            pipe.srem(self._backend._bucket_keys(self._bucket.name)[3], self._id)
+            pipe.unlink(self._keys, self._meta, self._touched)
+            await pipe.execute()
+
+
+class RedisBackend(Backend):
+    """The index in Redis; arguments are `redis.asyncio.Redis`'s (host, port, db, ...).
+
+    `client`, when given, is used as it is: it must not decode responses. `from_url` is the
+    way for a server: its pool makes a burst of requests wait for a free connection, where
+    redis-py's default pool fails with MaxConnectionsError.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        namespace: str = "mimicdb",
+        client: aioredis.Redis | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if client is None:
+            # Keys are raw UTF-8 bytes, and must come back as bytes to keep their order.
+            kwargs["decode_responses"] = False
+            client = aioredis.Redis(*args, **kwargs)
+        self._redis = client
+        self._ns = namespace
+        self._buckets = f"{namespace}:buckets"
+        self._scan = self._redis.register_script(_SCAN)
+        self._put = self._redis.register_script(_PUT)
+        self._delete = self._redis.register_script(_DELETE)
+        self._delete_bucket = self._redis.register_script(_DELETE_BUCKET)
+        self._commit = self._redis.register_script(_COMMIT)
+
+    @classmethod
+    def from_url(cls, url: str, namespace: str = "mimicdb", **kwargs: Any) -> RedisBackend:
+        """A backend on the Redis a URL names: redis://host:port/db, rediss://, unix://."""
+        kwargs["decode_responses"] = False
+        pool = aioredis.BlockingConnectionPool.from_url(url, **kwargs)
+        return cls(namespace=namespace, client=aioredis.Redis.from_pool(pool))
+
+    def _bucket_keys(self, bucket: str) -> list[str]:
+        """buckets, keys, meta, syncs: the KEYS every per-bucket script takes first."""
+        tag = f"{self._ns}:{{{bucket}}}"
+        return [self._buckets, f"{tag}:keys", f"{tag}:meta", f"{tag}:syncs"]
+
+    def _sync_prefix(self, bucket: str) -> str:
+        return f"{self._ns}:{{{bucket}}}:sync:"
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    # Buckets
+
+    async def list_buckets(self) -> list[BucketRecord]:
+        records = await self._redis.hgetall(self._buckets)
+        return sorted(
+            (_load_bucket(data) for data in records.values()), key=lambda bucket: bucket.name
+        )
+
+    async def get_bucket(self, name: str) -> BucketRecord | None:
+        data = await self._redis.hget(self._buckets, name)
+        return _load_bucket(data) if data is not None else None
+
+    async def put_bucket(self, bucket: BucketRecord) -> None:
+        await self._redis.hset(self._buckets, bucket.name, _dump_bucket(bucket))
+
+    async def delete_bucket(self, name: str) -> None:
+        await self._delete_bucket(
+            keys=self._bucket_keys(name), args=[name, self._sync_prefix(name)]
+        )
+
+    # Objects
+
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        meta_key = self._bucket_keys(bucket)[2]
+        data = await self._redis.hget(meta_key, key.encode("utf-8"))
+        return _load_object(data) if data is not None else None
+
+    async def put_objects(self, bucket: str, records: Iterable[ObjectRecord]) -> None:
+        args: list[str | bytes] = [bucket, self._sync_prefix(bucket)]
+        for record in records:
+            args += [record.key.encode("utf-8"), _dump_object(record)]
+        if len(args) > 2:
+            await self._put(keys=self._bucket_keys(bucket), args=args)
+
+    async def delete_objects(self, bucket: str, keys: Iterable[str]) -> None:
+        args: list[str | bytes] = [bucket, self._sync_prefix(bucket)]
+        args += [key.encode("utf-8") for key in keys]
+        if len(args) > 2:
+            await self._delete(keys=self._bucket_keys(bucket), args=args)
+
+    async def scan(
+        self, bucket: str, prefix: bytes, after: bytes | None, limit: int
+    ) -> list[ObjectRecord]:
+        if limit <= 0:
+            return []
+        if not after or after < prefix:
+            low = b"[" + prefix if prefix else b"-"
+        else:
+            low = b"(" + after
+        upper = key_upper_bound(prefix)
+        high = b"(" + upper if upper is not None else b"+"
+        _, keys_key, meta_key, _ = self._bucket_keys(bucket)
+        metas = await self._scan(keys=[keys_key, meta_key], args=[low, high, limit])
+        return [_load_object(meta) for meta in metas if meta is not None]
+
+    async def count_objects(self, bucket: str) -> int:
+        return int(await self._redis.zcard(self._bucket_keys(bucket)[1]))
+
+    async def start_sync(self, bucket: BucketRecord) -> SyncSession:
+        # Ids come from one counter per namespace, so syncs run by two proxies never clash.
+        session_id = int(await self._redis.incr(f"{self._ns}:sync-id"))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(self._buckets, bucket.name, _dump_bucket(bucket))
+            pipe.sadd(self._bucket_keys(bucket.name)[3], session_id)
+            await pipe.execute()
+        return _RedisSync(self, bucket, session_id)
