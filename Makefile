@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck pytest pythons install
+.PHONY: test lint typecheck pytest pythons install serve
 
 test: install lint typecheck pytest pythons
 
@@ -27,3 +27,7 @@ pytest: install
 
 pythons: install
 	bash scripts/test-pythons.sh
+
+# Run the proxy (index: ./mimicdb.db). Pass flags with ARGS="--upstream URL ...".
+serve: install
+	$(BIN)/mimicdb-proxy serve $(ARGS)
