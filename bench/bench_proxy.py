@@ -52,10 +52,10 @@ def page_and_head(upstream: str, keys: int, repeat: int) -> None:
             try:
                 signed(session, "POST", proxy.url, "/_mimicdb/sync", [("bucket", BUCKET)])
                 page = median_seconds(
-                    lambda: signed(session, "GET", proxy.url, f"/{BUCKET}", list_query), repeat
+                    lambda p=proxy: signed(session, "GET", p.url, f"/{BUCKET}", list_query), repeat
                 )
                 head = median_seconds(
-                    lambda: signed(session, "HEAD", proxy.url, head_path), repeat * 5
+                    lambda p=proxy: signed(session, "HEAD", p.url, head_path), repeat * 5
                 )
             finally:
                 proxy.stop()
