@@ -44,7 +44,8 @@ def page_and_head(upstream: str, keys: int, repeat: int) -> None:
     )
     direct_head = median_seconds(lambda: signed(session, "HEAD", upstream, head_path), repeat * 5)
     print(
-        f"upstream (moto): list page {direct_list * 1000:8.2f} ms, head {direct_head * 1000:6.2f} ms"
+        f"upstream (moto): list page {direct_list * 1000:8.2f} ms, "
+        f"head {direct_head * 1000:6.2f} ms"
     )
     with redis_server() as redis_url:
         for name, backend in [("sqlite", "sqlite:///:memory:"), ("redis", redis_url)]:
