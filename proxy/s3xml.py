@@ -6,6 +6,7 @@ fetch nothing, and refuse any document that declares a DOCTYPE (XXE, billion lau
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -53,9 +54,27 @@ def parse_xml(body: bytes) -> etree._Element:
     return root
 
 
+# Characters XML 1.0 cannot hold. S3 still lists keys containing them (as numeric
+# references, which is why encoding-type=url exists); lxml refuses to write them, so
+# they travel through lxml as a marker and become references after serialization.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_MARK_OPEN, _MARK_CLOSE = "\ufdd0", "\ufdd1"
+_MARKED = re.compile(f"{_MARK_OPEN}([0-9a-f]+){_MARK_CLOSE}".encode())
+
+
+def xml_safe(text: str) -> str:
+    """`text` with characters XML cannot hold replaced by markers `to_bytes` resolves."""
+    if not _INVALID_XML.search(text):
+        return text
+    return _INVALID_XML.sub(lambda m: f"{_MARK_OPEN}{ord(m.group()):x}{_MARK_CLOSE}", text)
+
+
 def to_bytes(root: etree._Element) -> bytes:
     """Serialize with S3's XML declaration."""
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="utf-8")
+    body = etree.tostring(root, encoding="utf-8")
+    if _MARK_OPEN.encode() in body:
+        body = _MARKED.sub(lambda m: b"&#x" + m.group(1) + b";", body)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def _local(tag: object) -> str:
@@ -79,7 +98,7 @@ def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._E
     tag = _Q + name if parent.tag.startswith(_Q) else name
     child = etree.SubElement(parent, tag)
     if text is not None:
-        child.text = text
+        child.text = xml_safe(text)
     return child
 
 
