@@ -12,7 +12,6 @@ import atexit
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from aiohttp import web
