@@ -21,11 +21,15 @@ def s3_request(
     query: Sequence[tuple[str, str]] = (),
     headers: Mapping[str, str] | None = None,
     body: bytes = b"",
+    host: str | None = None,
 ) -> requests.Response:
-    """Send one request signed as a client would; `path` is unencoded (/bucket/key)."""
+    """Send one request signed as a client would; `path` is unencoded (/bucket/key).
+
+    `host` overrides the Host header (virtual-host addressing).
+    """
     import hashlib
 
-    host = urlsplit(endpoint).netloc
+    host = host or urlsplit(endpoint).netloc
     payload = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     signed = sign_headers(
         method=method,
@@ -44,4 +48,5 @@ def s3_request(
     if qs:
         url += "?" + qs
     all_headers = {**(headers or {}), **signed}
+    all_headers["Host"] = host
     return requests.request(method, url, headers=all_headers, data=body or None, timeout=30)

@@ -215,15 +215,12 @@ def test_virtual_host_addressing(make_proxy: Callable[..., EmbeddedProxy]) -> No
     s3 = client_for(proxy.url)
     s3.create_bucket(Bucket="vhost")
     s3.put_object(Bucket="vhost", Key="a/b", Body=b"1")
-    port = proxy.port
-    host_headers = {"Host": f"vhost.s3.test:{port}"}
-    import requests
-
-    listing = requests.get(f"{proxy.url}/?list-type=2", headers=host_headers, timeout=10)
+    host = f"vhost.s3.test:{proxy.port}"
+    listing = s3_request("GET", proxy.url, "/", [("list-type", "2")], host=host)
     assert listing.status_code == 200
     assert b"<Key>a/b</Key>" in listing.content
-    head = requests.head(f"{proxy.url}/a/b", headers=host_headers, timeout=10)
-    assert head.status_code == 200
+    assert s3_request("HEAD", proxy.url, "/a/b", host=host).status_code == 200
+    assert s3_request("HEAD", proxy.url, "/a/missing", host=host).status_code == 404
 
 
 def test_other_requests_pass_through(proxy: EmbeddedProxy) -> None:
