@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.s3_server",
     "tests.fixtures.proxy_server",
+    "tests.fixtures.upstream_gate",
 ]

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from proxy.backends import Backend, BucketRecord, MemoryBackend, ObjectRecord, backend_from_url
+from proxy.backends.base import SyncExpired, SyncStatus
 from proxy.backends.redis import RedisBackend
 from proxy.backends.sqlite import SQLiteBackend
 from tests.fixtures.redis_server import RedisServer
@@ -444,7 +445,8 @@ async def test_redis_namespaces_share_one_server(redis_url: str) -> None:
     keys = [k if isinstance(k, bytes) else k.encode() for k in await first._redis.keys("*")]
     assert keys and all(key.startswith(b"one:") for key in keys), keys
     # Every key of a bucket carries its hash tag, so a bucket stays in one Cluster slot.
-    per_bucket = [key for key in keys if key not in (b"one:buckets", b"one:sync-id")]
+    global_keys = (b"one:buckets", b"one:sync-id", b"one:sync-leases", b"one:sync-status")
+    per_bucket = [key for key in keys if key not in global_keys]
     assert per_bucket and all(key.startswith(b"one:{bucket}:") for key in per_bucket), keys
     await sync.abort()
     await first.close()
@@ -486,3 +488,204 @@ async def test_concurrent_writes_are_all_kept(backend: Backend) -> None:
     await asyncio.gather(*(backend.put_object("bucket", obj(f"w{i:03d}")) for i in range(200)))
     await sync.commit(synced_at=1.0)
     assert await backend.count_objects("bucket") == 200
+
+
+# Sync leases, statuses, repair patches and versioned writes
+
+
+async def test_sync_sessions_have_distinct_ids(bucket: Backend) -> None:
+    first = await bucket.start_sync(BUCKET)
+    second = await bucket.start_sync(BUCKET)
+    assert first.id != second.id
+    await first.abort()
+    await second.abort()
+
+
+async def test_expired_sync_is_dropped_and_stops_tracking_writes(bucket: Backend) -> None:
+    await bucket.put_objects("bucket", [obj("old")])
+    dead = await bucket.start_sync(BUCKET, deadline=100.0)
+    live = await bucket.start_sync(BUCKET, deadline=10_000_000_000.0)
+    await dead.add([obj("staged")])
+    assert await bucket.expire_syncs(now=200.0) == [("bucket", dead.id)]
+    assert await bucket.expire_syncs(now=200.0) == []
+    await bucket.put_object("bucket", obj("written"))
+    with pytest.raises(SyncExpired):
+        await dead.commit(synced_at=1.0)
+    with pytest.raises(SyncExpired):
+        await dead.renew(300.0)
+    # The old state is untouched, and the live session still tracks writes.
+    assert keys_of(await bucket.scan("bucket", b"", None, 10)) == ["old", "written"]
+    await live.add([obj("listed")])
+    await live.commit(synced_at=2.0)
+    assert keys_of(await bucket.scan("bucket", b"", None, 10)) == ["listed", "written"]
+
+
+async def test_renew_moves_the_deadline(bucket: Backend) -> None:
+    sync = await bucket.start_sync(BUCKET, deadline=100.0)
+    await sync.renew(1000.0)
+    assert await bucket.expire_syncs(now=500.0) == []
+    assert await bucket.expire_syncs(now=1500.0) == [("bucket", sync.id)]
+
+
+async def test_committed_and_aborted_syncs_never_expire(bucket: Backend) -> None:
+    committed = await bucket.start_sync(BUCKET, deadline=100.0)
+    aborted = await bucket.start_sync(BUCKET, deadline=100.0)
+    await committed.commit(synced_at=1.0)
+    await aborted.abort()
+    assert await bucket.expire_syncs(now=200.0) == []
+
+
+async def test_deleting_a_bucket_ends_its_syncs(bucket: Backend) -> None:
+    sync = await bucket.start_sync(BUCKET)
+    await sync.add([obj("a")])
+    await bucket.delete_bucket("bucket")
+    with pytest.raises(SyncExpired):
+        await sync.commit(synced_at=1.0)
+    assert await bucket.get_bucket("bucket") is None
+
+
+async def test_patch_skips_keys_written_during_the_session(bucket: Backend) -> None:
+    await bucket.put_objects("bucket", [obj("same"), obj("stale"), obj("gone"), obj("raced")])
+    session = await bucket.start_sync(BUCKET)
+    await bucket.put_object("bucket", obj("raced", size=5))  # a write passing through
+    applied = await session.patch(
+        put=[obj("stale", size=2), obj("new", size=3), obj("raced", size=9)],
+        delete=["gone", "raced"],
+    )
+    assert applied == 3
+    assert await bucket.scan("bucket", b"", None, 10) == [
+        obj("new", size=3),
+        obj("raced", size=5),
+        obj("same"),
+        obj("stale", size=2),
+    ]
+    assert (await bucket.get_bucket("bucket")) == BUCKET  # a patch is not a sync
+    with pytest.raises(SyncExpired):
+        await session.patch(put=[], delete=[])  # the patch ended the session
+
+
+async def test_patch_of_an_expired_session_applies_nothing(bucket: Backend) -> None:
+    session = await bucket.start_sync(BUCKET, deadline=100.0)
+    await bucket.expire_syncs(now=200.0)
+    with pytest.raises(SyncExpired):
+        await session.patch(put=[obj("x")], delete=[])
+    assert await bucket.get_object("bucket", "x") is None
+
+
+async def test_patch_is_tracked_by_other_open_syncs(bucket: Backend) -> None:
+    sync = await bucket.start_sync(BUCKET)
+    repair = await bucket.start_sync(BUCKET)
+    await sync.add([obj("listed")])
+    await repair.patch(put=[obj("repaired")], delete=[])
+    await sync.commit(synced_at=1.0)
+    assert keys_of(await bucket.scan("bucket", b"", None, 10)) == ["listed", "repaired"]
+
+
+async def test_sync_statuses_round_trip(backend: Backend) -> None:
+    assert await backend.sync_statuses() == []
+    running = SyncStatus("b", "running", session="7", started_at=1.5)
+    failed = SyncStatus("a", "failed", "3", 1.0, 2.5, 10, "ServiceUnavailable: gone")
+    await backend.put_sync_status(running)
+    await backend.put_sync_status(failed)
+    assert await backend.sync_statuses() == [failed, running]
+    done = SyncStatus("b", "ok", started_at=1.5, finished_at=3.0, keys=42)
+    await backend.put_sync_status(done)
+    assert await backend.sync_statuses() == [failed, done]
+    await backend.clear_sync_status("a")
+    await backend.clear_sync_status("missing")
+    assert await backend.sync_statuses() == [done]
+
+
+async def test_write_versions_count_per_key(backend: Backend) -> None:
+    assert await backend.object_versions("bucket", ["a", "é"]) == [0, 0]
+    assert await backend.bump_versions("bucket", ["a", "é"]) == [1, 1]
+    assert await backend.bump_versions("bucket", ["a"]) == [2]
+    assert await backend.object_versions("bucket", ["a", "é", "z"]) == [2, 1, 0]
+    assert await backend.object_versions("other", ["a"]) == [0]
+    assert await backend.object_versions("bucket", []) == []
+    # Versions outlive the bucket, so a re-created bucket never reuses one.
+    await backend.put_bucket(BUCKET)
+    await backend.delete_bucket("bucket")
+    assert await backend.object_versions("bucket", ["a"]) == [2]
+
+
+async def test_apply_versioned_applies_only_at_the_current_version(bucket: Backend) -> None:
+    await bucket.put_objects("bucket", [obj("kept"), obj("dropped")])
+    await bucket.bump_versions("bucket", ["kept", "dropped", "new"])
+    await bucket.bump_versions("bucket", ["kept"])
+    applied = await bucket.apply_versioned(
+        "bucket",
+        [
+            ("kept", obj("kept", size=2), 1),  # a later write bumped it: stale
+            ("dropped", None, 1),
+            ("new", obj("new", size=3), 1),
+            ("never", obj("never"), 0),
+        ],
+    )
+    assert applied == [False, True, True, True]
+    assert await bucket.scan("bucket", b"", None, 10) == [
+        obj("kept"),
+        obj("never"),
+        obj("new", size=3),
+    ]
+    assert await bucket.apply_versioned("missing", [("k", obj("k"), 0)]) == [False]
+    assert await bucket.get_bucket("missing") is None
+
+
+async def test_versioned_writes_during_sync_survive_commit(bucket: Backend) -> None:
+    sync = await bucket.start_sync(BUCKET)
+    await sync.add([obj("a"), obj("b")])
+    [version] = await bucket.bump_versions("bucket", ["b"])
+    await bucket.apply_versioned("bucket", [("b", None, version), ("c", obj("c"), 0)])
+    await sync.commit(synced_at=1.0)
+    assert keys_of(await bucket.scan("bucket", b"", None, 10)) == ["a", "c"]
+
+
+async def test_sqlite_keeps_leases_and_statuses_across_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "index.db")
+    first = SQLiteBackend(path)
+    await first.put_bucket(BUCKET)
+    sync = await first.start_sync(BUCKET, deadline=100.0)
+    await sync.add([obj("staged")])
+    await first.put_sync_status(SyncStatus("bucket", "running", session=sync.id))
+    await first.close()  # the process "dies" here, mid-sync
+
+    second = SQLiteBackend(path)
+    assert await second.sync_statuses() == [SyncStatus("bucket", "running", session=sync.id)]
+    assert await second.expire_syncs(now=200.0) == [("bucket", sync.id)]
+    await second.put_object("bucket", obj("later"))
+    leftovers = [
+        second._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        for table in ("sync_open", "sync_touched")
+    ]
+    assert leftovers == [0, 0]  # and the staged listing went with the dead connection
+    await second.close()
+
+
+async def test_sqlite_adds_the_deadline_column_to_an_old_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = str(tmp_path / "old.db")
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE sync_open (session INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL)"
+    )
+    old.execute("INSERT INTO sync_open (bucket) VALUES ('bucket')")
+    old.commit()
+    old.close()
+    index = SQLiteBackend(path)
+    assert await index.expire_syncs(now=1.0) == [("bucket", "1")]
+    await index.close()
+
+
+async def test_redis_expiry_removes_the_staged_keys(redis_url: str) -> None:
+    index = RedisBackend.from_url(redis_url)
+    await index.put_bucket(BUCKET)
+    sync = await index.start_sync(BUCKET, deadline=100.0)
+    await sync.add([obj("staged")])
+    await index.put_object("bucket", obj("written"))
+    assert await index.expire_syncs(now=200.0) == [("bucket", sync.id)]
+    names = sorted(k.decode() for k in await index._redis.keys("*"))
+    assert not [name for name in names if ":sync:" in name], names
+    assert await index._redis.zcard("mimicdb:sync-leases") == 0
+    await index.close()

@@ -7,10 +7,24 @@ limit, so a listing page costs O(page), never O(bucket).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Backend", "BucketRecord", "ObjectRecord", "SyncSession", "key_upper_bound"]
+__all__ = [
+    "SYNC_LEASE",
+    "Backend",
+    "BucketRecord",
+    "ObjectRecord",
+    "SyncExpired",
+    "SyncSession",
+    "SyncStatus",
+    "VersionedChange",
+    "key_upper_bound",
+]
+
+# Seconds a sync session lives without a `renew`: a process that dies mid-sync loses its
+# session this long after its last heartbeat, and the bucket's status turns to failed.
+SYNC_LEASE = 60.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,58 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+@dataclass(frozen=True)
+class SyncStatus:
+    """How the last sync of a bucket went, kept by the index so that it outlives the process.
+
+    `state` is "running" (with the session's id), "ok" or "failed" (with `error`).
+    """
+
+    bucket: str
+    state: str
+    session: str = ""
+    started_at: float = 0.0
+    finished_at: float | None = None
+    keys: int = 0
+    error: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-able dict; the inverse of `from_json`."""
+        return {
+            "b": self.bucket,
+            "s": self.state,
+            "i": self.session,
+            "t": self.started_at,
+            "f": self.finished_at,
+            "k": self.keys,
+            "e": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> SyncStatus:
+        """Rebuild a status from `to_json` output."""
+        finished = data.get("f")
+        started = data.get("t")
+        keys = data.get("k")
+        return cls(
+            bucket=str(data["b"]),
+            state=str(data["s"]),
+            session=str(data.get("i") or ""),
+            started_at=float(started) if isinstance(started, int | float) else 0.0,
+            finished_at=float(finished) if isinstance(finished, int | float) else None,
+            keys=int(keys) if isinstance(keys, int) else 0,
+            error=str(data.get("e") or ""),
+        )
+
+
+# (key, the record to store or None to delete, the write version it was observed at)
+VersionedChange = tuple[str, "ObjectRecord | None", int]
+
+
+class SyncExpired(Exception):
+    """A sync session that is no longer open: its lease ran out or its bucket was deleted."""
+
+
 def key_upper_bound(prefix: bytes) -> bytes | None:
     """The smallest byte string greater than every key starting with `prefix`.
 
@@ -115,7 +181,18 @@ def key_upper_bound(prefix: bytes) -> bytes | None:
 
 
 class SyncSession(abc.ABC):
-    """The new state of one bucket, built aside and swapped in by `commit`."""
+    """The new state of one bucket, built aside and swapped in by `commit`.
+
+    While the session is open, every key written to its bucket is recorded, so that
+    `commit` and `patch` keep what passed through during the sync. A session that is
+    not renewed before its deadline is dropped by `Backend.expire_syncs`; after that its
+    `renew`, `commit` and `patch` raise `SyncExpired`.
+    """
+
+    @property
+    @abc.abstractmethod
+    def id(self) -> str:
+        """The session's id, unique within the index."""
 
     @abc.abstractmethod
     async def add(self, records: Iterable[ObjectRecord]) -> None:
@@ -128,6 +205,17 @@ class SyncSession(abc.ABC):
     @abc.abstractmethod
     async def abort(self) -> None:
         """Drop the staged state; the old state stays as it was."""
+
+    @abc.abstractmethod
+    async def renew(self, deadline: float) -> None:
+        """Move the session's deadline (unix time); SyncExpired when it is gone."""
+
+    @abc.abstractmethod
+    async def patch(self, put: Iterable[ObjectRecord], delete: Iterable[str]) -> int:
+        """Apply changes to the live state, except to keys written since the session began.
+
+        Ends the session (nothing staged is swapped in); returns how many changes applied.
+        """
 
 
 class Backend(abc.ABC):
@@ -187,8 +275,48 @@ class Backend(abc.ABC):
         """How many objects the index holds for a bucket."""
 
     @abc.abstractmethod
-    async def start_sync(self, bucket: BucketRecord) -> SyncSession:
-        """Begin building a bucket's new state aside."""
+    async def start_sync(self, bucket: BucketRecord, deadline: float | None = None) -> SyncSession:
+        """Begin building a bucket's new state aside; it lives until `deadline` unless renewed.
+
+        The default deadline is `SYNC_LEASE` seconds from now.
+        """
+
+    @abc.abstractmethod
+    async def expire_syncs(self, now: float) -> list[tuple[str, str]]:
+        """Drop the sessions whose deadline is before `now`: (bucket, session id) of each."""
+
+    # How syncs went, kept across restarts.
+
+    @abc.abstractmethod
+    async def put_sync_status(self, status: SyncStatus) -> None:
+        """Record how the last sync of `status.bucket` went (replacing the previous one)."""
+
+    @abc.abstractmethod
+    async def sync_statuses(self) -> list[SyncStatus]:
+        """Every recorded status, ordered by bucket."""
+
+    @abc.abstractmethod
+    async def clear_sync_status(self, bucket: str) -> None:
+        """Forget a bucket's status."""
+
+    # Write versions: a counter per key, bumped after each write that passed through, so
+    # that of two concurrent writers only the later one's view of the upstream is stored.
+    # Versions outlive their bucket (a deleted and re-created bucket never reuses one).
+
+    @abc.abstractmethod
+    async def object_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
+        """The current write version of each key (0 when never written)."""
+
+    @abc.abstractmethod
+    async def bump_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
+        """Increment each key's write version; the new values."""
+
+    @abc.abstractmethod
+    async def apply_versioned(self, bucket: str, changes: Sequence[VersionedChange]) -> list[bool]:
+        """Store or delete each key whose version still equals the given one, atomically.
+
+        Which changes applied; nothing applies to a bucket the index does not hold.
+        """
 
     # Convenience wrappers over the abstract methods.
 

@@ -7,10 +7,21 @@ bytes (S3's order), so a scan is a bisection plus a slice.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .base import Backend, BucketRecord, ObjectRecord, SyncSession, key_upper_bound
+from .base import (
+    SYNC_LEASE,
+    Backend,
+    BucketRecord,
+    ObjectRecord,
+    SyncExpired,
+    SyncSession,
+    SyncStatus,
+    VersionedChange,
+    key_upper_bound,
+)
 
 __all__ = ["MemoryBackend"]
 
@@ -21,7 +32,7 @@ class _BucketState:
     keys: list[bytes] = field(default_factory=list)
     objects: dict[bytes, ObjectRecord] = field(default_factory=dict)
     # Keys written or deleted while a sync of this bucket runs, per sync session.
-    touched: dict[int, set[bytes]] = field(default_factory=dict)
+    touched: dict[str, set[bytes]] = field(default_factory=dict)
 
     def put(self, record: ObjectRecord) -> None:
         raw = record.key.encode("utf-8")
@@ -42,7 +53,7 @@ class _BucketState:
 
 
 class _MemorySync(SyncSession):
-    def __init__(self, backend: MemoryBackend, bucket: BucketRecord, session_id: int) -> None:
+    def __init__(self, backend: MemoryBackend, bucket: BucketRecord, session_id: str) -> None:
         self._backend = backend
         self._bucket = bucket
         self._id = session_id
@@ -51,11 +62,43 @@ class _MemorySync(SyncSession):
         if state is not None:
             state.touched[session_id] = set()
 
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def _check_open(self) -> None:
+        if self._id not in self._backend._leases:
+            raise SyncExpired(f"sync {self._id} of {self._bucket.name} is no longer open")
+
     async def add(self, records: Iterable[ObjectRecord]) -> None:
         for record in records:
             self._staged[record.key.encode("utf-8")] = record
 
+    async def renew(self, deadline: float) -> None:
+        self._check_open()
+        self._backend._leases[self._id] = (self._bucket.name, deadline)
+
+    async def patch(self, put: Iterable[ObjectRecord], delete: Iterable[str]) -> int:
+        self._check_open()
+        state = self._backend._buckets.get(self._bucket.name)
+        self._backend._end(self._id)
+        if state is None:
+            return 0
+        touched = state.touched.pop(self._id, set())
+        applied = 0
+        for record in put:
+            if record.key.encode("utf-8") not in touched:
+                state.put(record)
+                applied += 1
+        for key in delete:
+            if key.encode("utf-8") not in touched:
+                state.delete(key)
+                applied += 1
+        return applied
+
     async def commit(self, synced_at: float) -> None:
+        self._check_open()
+        self._backend._end(self._id)
         old = self._backend._buckets.get(self._bucket.name)
         touched = old.touched.pop(self._id, set()) if old is not None else set()
         staged = dict(self._staged)
@@ -73,6 +116,7 @@ class _MemorySync(SyncSession):
         self._backend._buckets[self._bucket.name] = state
 
     async def abort(self) -> None:
+        self._backend._end(self._id)
         old = self._backend._buckets.get(self._bucket.name)
         if old is not None:
             old.touched.pop(self._id, None)
@@ -84,6 +128,12 @@ class MemoryBackend(Backend):
     def __init__(self) -> None:
         self._buckets: dict[str, _BucketState] = {}
         self._next_sync = 0
+        self._leases: dict[str, tuple[str, float]] = {}  # open sync id -> (bucket, deadline)
+        self._statuses: dict[str, SyncStatus] = {}
+        self._versions: dict[str, dict[str, int]] = {}
+
+    def _end(self, session_id: str) -> None:
+        self._leases.pop(session_id, None)
 
     async def list_buckets(self) -> list[BucketRecord]:
         return [self._buckets[name].record for name in sorted(self._buckets)]
@@ -101,6 +151,9 @@ class MemoryBackend(Backend):
 
     async def delete_bucket(self, name: str) -> None:
         self._buckets.pop(name, None)
+        for session_id, (bucket, _) in list(self._leases.items()):
+            if bucket == name:
+                self._end(session_id)
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         state = self._buckets.get(bucket)
@@ -144,8 +197,54 @@ class MemoryBackend(Backend):
         state = self._buckets.get(bucket)
         return len(state.keys) if state is not None else 0
 
-    async def start_sync(self, bucket: BucketRecord) -> SyncSession:
+    async def start_sync(self, bucket: BucketRecord, deadline: float | None = None) -> SyncSession:
         if bucket.name not in self._buckets:
             self._buckets[bucket.name] = _BucketState(record=bucket)
         self._next_sync += 1
-        return _MemorySync(self, bucket, self._next_sync)
+        session_id = str(self._next_sync)
+        self._leases[session_id] = (bucket.name, deadline or time.time() + SYNC_LEASE)
+        return _MemorySync(self, bucket, session_id)
+
+    async def expire_syncs(self, now: float) -> list[tuple[str, str]]:
+        expired = [(b, i) for i, (b, deadline) in self._leases.items() if deadline < now]
+        for bucket, session_id in expired:
+            self._end(session_id)
+            state = self._buckets.get(bucket)
+            if state is not None:
+                state.touched.pop(session_id, None)
+        return sorted(expired)
+
+    async def put_sync_status(self, status: SyncStatus) -> None:
+        self._statuses[status.bucket] = status
+
+    async def sync_statuses(self) -> list[SyncStatus]:
+        return [self._statuses[name] for name in sorted(self._statuses)]
+
+    async def clear_sync_status(self, bucket: str) -> None:
+        self._statuses.pop(bucket, None)
+
+    async def object_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
+        versions = self._versions.get(bucket, {})
+        return [versions.get(key, 0) for key in keys]
+
+    async def bump_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
+        versions = self._versions.setdefault(bucket, {})
+        out = []
+        for key in keys:
+            versions[key] = versions.get(key, 0) + 1
+            out.append(versions[key])
+        return out
+
+    async def apply_versioned(self, bucket: str, changes: Sequence[VersionedChange]) -> list[bool]:
+        state = self._buckets.get(bucket)
+        versions = self._versions.get(bucket, {})
+        applied = []
+        for key, record, version in changes:
+            ok = state is not None and versions.get(key, 0) == version
+            if ok and state is not None:
+                if record is None:
+                    state.delete(key)
+                else:
+                    state.put(record)
+            applied.append(ok)
+        return applied

@@ -8,18 +8,33 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from .base import Backend, BucketRecord, ObjectRecord, SyncSession, key_upper_bound
+import orjson
+
+from .base import (
+    SYNC_LEASE,
+    Backend,
+    BucketRecord,
+    ObjectRecord,
+    SyncExpired,
+    SyncSession,
+    SyncStatus,
+    VersionedChange,
+    key_upper_bound,
+)
 
 __all__ = ["SQLiteBackend"]
 
 # WITHOUT ROWID makes each primary key the table's own B-tree, so a scan reads rows in key
-# order with no second lookup. `sync_open` holds the sessions whose writes must be tracked;
-# a session's staged rows outlive its `sync_open` row if the bucket is deleted meanwhile.
+# order with no second lookup. `sync_open` holds the sessions whose writes must be tracked
+# (by any process on the file, in `sync_touched`). A session stages its listing in a TEMP
+# table of its own connection: no write lock on the file while it stages, a DROP instead
+# of deleting each row when it ends, and nothing left behind by a process that dies.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
@@ -33,25 +48,32 @@ CREATE TABLE IF NOT EXISTS objects (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_open (
     session INTEGER PRIMARY KEY AUTOINCREMENT,
-    bucket TEXT NOT NULL
+    bucket TEXT NOT NULL,
+    deadline REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sync_open_bucket ON sync_open (bucket);
-CREATE TABLE IF NOT EXISTS sync_staged (
-    session INTEGER NOT NULL,
-    key BLOB NOT NULL,
-    meta TEXT NOT NULL,
-    PRIMARY KEY (session, key)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_touched (
     session INTEGER NOT NULL,
     key BLOB NOT NULL,
     PRIMARY KEY (session, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_status (
+    bucket TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
 """
 
 
 def _dumps(data: dict[str, object]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # orjson: a sync encodes one record per key, ten times faster than json.dumps; the
+    # text is the same compact JSON (UTF-8, no spaces) that json.loads reads back.
+    return orjson.dumps(data).decode("utf-8")
 
 
 def _encode(record: ObjectRecord) -> tuple[bytes, str]:
@@ -74,41 +96,90 @@ class _SQLiteSync(SyncSession):
         self._backend = backend
         self._bucket = bucket
         self._id = session_id
+        self._staged = f"temp.sync_staged_{session_id}"
+        backend._db.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS sync_staged_{session_id}"
+            " (key BLOB PRIMARY KEY, meta TEXT NOT NULL) WITHOUT ROWID"
+        )
+
+    def _drop(self, db: sqlite3.Connection) -> None:
+        self._backend._drop_session(db, self._id)
+
+    @property
+    def id(self) -> str:
+        return str(self._id)
+
+    def _check_open(self, db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT 1 FROM sync_open WHERE session = ?", (self._id,)).fetchone()
+        if row is None:
+            raise SyncExpired(f"sync {self._id} of {self._bucket.name} is no longer open")
+
+    async def renew(self, deadline: float) -> None:
+        with self._backend._transaction() as db:
+            self._check_open(db)
+            db.execute("UPDATE sync_open SET deadline = ? WHERE session = ?", (deadline, self._id))
+
+    async def patch(self, put: Iterable[ObjectRecord], delete: Iterable[str]) -> int:
+        name, session = self._bucket.name, self._id
+        rows = [_encode(record) for record in put]
+        raws = [key.encode("utf-8") for key in delete]
+        with self._backend._transaction() as db:
+            self._check_open(db)
+            touched = {
+                raw
+                for (raw,) in db.execute(
+                    "SELECT key FROM sync_touched WHERE session = ?", (session,)
+                )
+            }
+            self._drop(db)
+            if not self._backend._has_bucket(db, name):
+                return 0
+            rows = [(raw, meta) for raw, meta in rows if raw not in touched]
+            raws = [raw for raw in raws if raw not in touched]
+            db.executemany(
+                "INSERT OR REPLACE INTO objects (bucket, key, meta) VALUES (?, ?, ?)",
+                ((name, raw, meta) for raw, meta in rows),
+            )
+            db.executemany(
+                "DELETE FROM objects WHERE bucket = ? AND key = ?", ((name, raw) for raw in raws)
+            )
+            self._backend._touch(db, name, [raw for raw, _ in rows] + raws)
+        return len(rows) + len(raws)
 
     async def add(self, records: Iterable[ObjectRecord]) -> None:
-        rows = ((self._id, *_encode(record)) for record in records)
-        with self._backend._transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO sync_staged (session, key, meta) VALUES (?, ?, ?)", rows
-            )
+        rows = [_encode(record) for record in records]
+        # Only the connection's TEMP table is written: a deferred transaction, no file lock.
+        with self._backend._transaction("BEGIN") as db:
+            db.executemany(f"INSERT OR REPLACE INTO {self._staged} (key, meta) VALUES (?, ?)", rows)
 
     async def commit(self, synced_at: float) -> None:
         name, session = self._bucket.name, self._id
         with self._backend._transaction() as db:
+            self._check_open(db)
             # A write that passed through during the sync is newer than the listing.
             db.execute(
-                "DELETE FROM sync_staged WHERE session = ? AND key IN"
+                f"DELETE FROM {self._staged} WHERE key IN"
                 " (SELECT key FROM sync_touched WHERE session = ?)",
-                (session, session),
+                (session,),
             )
             db.execute(
-                "INSERT INTO sync_staged (session, key, meta)"
-                " SELECT ?, o.key, o.meta FROM sync_touched AS t"
+                f"INSERT INTO {self._staged} (key, meta)"
+                " SELECT o.key, o.meta FROM sync_touched AS t"
                 " JOIN objects AS o ON o.bucket = ? AND o.key = t.key WHERE t.session = ?",
-                (session, name, session),
+                (name, session),
             )
             db.execute("DELETE FROM objects WHERE bucket = ?", (name,))
             db.execute(
                 "INSERT INTO objects (bucket, key, meta)"
-                " SELECT ?, key, meta FROM sync_staged WHERE session = ? ORDER BY key",
-                (name, session),
+                f" SELECT ?, key, meta FROM {self._staged} ORDER BY key",
+                (name,),
             )
             _put_bucket(db, replace(self._bucket, synced_at=synced_at))
-            self._backend._drop_session(db, session)
+            self._drop(db)
 
     async def abort(self) -> None:
         with self._backend._transaction() as db:
-            self._backend._drop_session(db, self._id)
+            self._drop(db)
 
 
 class SQLiteBackend(Backend):
@@ -127,11 +198,14 @@ class SQLiteBackend(Backend):
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sync_open)")}
+        if "deadline" not in columns:  # a file made before sync sessions had leases
+            self._db.execute("ALTER TABLE sync_open ADD COLUMN deadline REAL NOT NULL DEFAULT 0")
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(begin)
         try:
             yield self._db
         except BaseException:
@@ -139,10 +213,11 @@ class SQLiteBackend(Backend):
             raise
         self._db.execute("COMMIT")
 
-    def _drop_session(self, db: sqlite3.Connection, session: int) -> None:
+    def _drop_session(self, db: sqlite3.Connection, session: int | str) -> None:
         db.execute("DELETE FROM sync_open WHERE session = ?", (session,))
-        db.execute("DELETE FROM sync_staged WHERE session = ?", (session,))
         db.execute("DELETE FROM sync_touched WHERE session = ?", (session,))
+        # A session of this connection expired by `expire_syncs`: its staging goes too.
+        db.execute(f"DROP TABLE IF EXISTS temp.sync_staged_{int(session)}")
 
     def _touch(self, db: sqlite3.Connection, bucket: str, raws: list[bytes]) -> None:
         db.executemany(
@@ -238,10 +313,81 @@ class SQLiteBackend(Backend):
         row = self._db.execute("SELECT COUNT(*) FROM objects WHERE bucket = ?", (bucket,))
         return int(row.fetchone()[0])
 
-    async def start_sync(self, bucket: BucketRecord) -> SyncSession:
+    async def start_sync(self, bucket: BucketRecord, deadline: float | None = None) -> SyncSession:
         with self._transaction() as db:
             _put_bucket(db, bucket, verb="IGNORE")
-            cursor = db.execute("INSERT INTO sync_open (bucket) VALUES (?)", (bucket.name,))
+            cursor = db.execute(
+                "INSERT INTO sync_open (bucket, deadline) VALUES (?, ?)",
+                (bucket.name, deadline or time.time() + SYNC_LEASE),
+            )
             session_id = cursor.lastrowid
         assert session_id is not None
         return _SQLiteSync(self, bucket, session_id)
+
+    async def expire_syncs(self, now: float) -> list[tuple[str, str]]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT bucket, session FROM sync_open WHERE deadline < ? ORDER BY bucket, session",
+                (now,),
+            ).fetchall()
+            for _, session in rows:
+                self._drop_session(db, session)
+        return [(bucket, str(session)) for bucket, session in rows]
+
+    async def put_sync_status(self, status: SyncStatus) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sync_status (bucket, record) VALUES (?, ?)",
+                (status.bucket, _dumps(status.to_json())),
+            )
+
+    async def sync_statuses(self) -> list[SyncStatus]:
+        rows = self._db.execute("SELECT record FROM sync_status ORDER BY bucket")
+        return [SyncStatus.from_json(json.loads(record)) for (record,) in rows]
+
+    async def clear_sync_status(self, bucket: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM sync_status WHERE bucket = ?", (bucket,))
+
+    def _versions(self, db: sqlite3.Connection, bucket: str, raws: Sequence[bytes]) -> list[int]:
+        out = []
+        for raw in raws:
+            row = db.execute(
+                "SELECT version FROM versions WHERE bucket = ? AND key = ?", (bucket, raw)
+            ).fetchone()
+            out.append(int(row[0]) if row is not None else 0)
+        return out
+
+    async def object_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
+        return self._versions(self._db, bucket, [key.encode("utf-8") for key in keys])
+
+    async def bump_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
+        raws = [key.encode("utf-8") for key in keys]
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO versions (bucket, key, version) VALUES (?, ?, 1)"
+                " ON CONFLICT (bucket, key) DO UPDATE SET version = version + 1",
+                ((bucket, raw) for raw in raws),
+            )
+            return self._versions(db, bucket, raws)
+
+    async def apply_versioned(self, bucket: str, changes: Sequence[VersionedChange]) -> list[bool]:
+        raws = [key.encode("utf-8") for key, _, _ in changes]
+        with self._transaction() as db:
+            if not self._has_bucket(db, bucket):
+                return [False] * len(changes)
+            current = self._versions(db, bucket, raws)
+            wanted = [version for _, _, version in changes]
+            applied = [now == version for now, version in zip(current, wanted, strict=True)]
+            for ok, raw, (_, record, _) in zip(applied, raws, changes, strict=True):
+                if not ok:
+                    continue
+                if record is None:
+                    db.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, raw))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO objects (bucket, key, meta) VALUES (?, ?, ?)",
+                        (bucket, raw, _encode(record)[1]),
+                    )
+            self._touch(db, bucket, [raw for ok, raw in zip(applied, raws, strict=True) if ok])
+        return applied
