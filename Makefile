@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck pytest pythons install serve
+.PHONY: test lint typecheck pytest pythons install serve clients
 
 test: install lint typecheck pytest pythons
 
@@ -22,8 +22,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install clients
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Clients the tests drive that pip cannot install (rclone); says so when it cannot.
+clients:
+	bash scripts/install-clients.sh
 
 pythons: install
 	bash scripts/test-pythons.sh

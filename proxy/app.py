@@ -7,18 +7,25 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from . import s3xml
+from .access_log import access_log
 from .backends import backend_from_url
 from .backends.base import Backend
+from .backends.guarded import GuardedBackend
+from .client_auth import client_auth
 from .config import Config
 from .context import Context
 from .errors import InternalError, InvalidURI, MethodNotAllowed, S3Error
 from .handlers import admin, bucket, multipart, object, service
 from .handlers.forward import forward
+from .keeper import IndexKeeper
+from .metrics import METRICS, Metrics
+from .repair import journal_for
 from .routing import ADMIN_PREFIX, Route, S3Request, parse_s3_request, route_key
 from .upstream import Upstream
+from .validation import check_bucket_reference, check_method
 
 __all__ = ["CONTEXT", "ROUTES", "create_app"]
 
@@ -103,24 +110,53 @@ async def dispatch(http: web.Request) -> web.StreamResponse:
     request = parse_s3_request(http, context.config.domain)
     if request.level == "service" and request.method != "GET":
         raise MethodNotAllowed(Method=request.method, ResourceType="SERVICE")
+    check_method(
+        request.method, request.level, request.query, http.headers.get("Content-Type", "")
+    )
+    if request.bucket is not None:
+        check_bucket_reference(request.bucket)
+    request = await context.keeper.admit(request)
     handler = ROUTES.get(route_key(request), pass_through)
     return await handler(context, request)
 
 
+async def expect_continue(http: web.Request) -> None:
+    """`Expect: 100-continue` is answered; any other Expect is ignored, as S3 ignores it
+    (aiohttp's default answers 417, and a 500 for a value it cannot echo)."""
+    if http.version == HttpVersion11 and http.headers.get("Expect", "").lower() == (
+        "100-continue"
+    ):
+        await http.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        http.writer.output_size = 0  # the answer's own body has not begun
+
+
 def create_app(config: Config, backend: Backend | None = None) -> web.Application:
     """The proxy application; the backend is opened and closed with it."""
-    app = web.Application(middlewares=[s3_errors], client_max_size=5 * 1024**3)
-    index = backend if backend is not None else backend_from_url(config.backend)
+    # access_log first: outermost, so it sees the status the other middlewares settle on
+    app = web.Application(
+        # client_auth inside s3_errors: its refusals are rendered like any S3 error
+        middlewares=[access_log(config.domain), s3_errors, client_auth(config)],
+        client_max_size=5 * 1024**3,
+    )
+    # The index's own failures become 503 ServiceUnavailable at this boundary.
+    index = GuardedBackend(backend if backend is not None else backend_from_url(config.backend))
     context = Context(config=config, backend=index, upstream=Upstream(config))
+    journal = journal_for(config.state_dir, config.backend)
+    context.keeper = IndexKeeper(config, index, context.upstream, journal)
     app[CONTEXT] = context
+    app[METRICS] = Metrics(context)
+    context.upstream.observe_latency = app[METRICS].observe_upstream
     app.cleanup_ctx.append(partial(_resources, context))
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    # [\s\S]: a key may hold a newline, which "." would not match (a bare aiohttp 404)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch, expect_handler=expect_continue)
     return app
 
 
 async def _resources(context: Context, app: web.Application) -> AsyncIterator[None]:
     await context.backend.open()
     await context.upstream.open()
+    await context.keeper.start()
     yield
+    await context.keeper.stop()
     await context.upstream.close()
     await context.backend.close()

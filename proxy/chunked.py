@@ -16,6 +16,8 @@ from .errors import IncompleteBody, InvalidRequest
 __all__ = ["ChunkedDecoder", "is_aws_chunked"]
 
 _MAX_LINE = 4096
+# SDKs send 8 KiB to a few MiB per chunk; a bigger one would only grow this process.
+_MAX_CHUNK = 64 * 1024 * 1024
 
 
 class _Reader(Protocol):
@@ -57,8 +59,11 @@ class ChunkedDecoder:
                 size = int(size_text.strip(), 16)
             except ValueError:
                 raise InvalidRequest("Invalid chunk size in aws-chunked body") from None
+            if not 0 <= size <= _MAX_CHUNK:
+                raise InvalidRequest("Invalid chunk size in aws-chunked body")
             if extension.startswith(b"chunk-signature="):
-                self.signatures.append(extension[len(b"chunk-signature=") :].decode("ascii"))
+                signature = extension[len(b"chunk-signature=") :]
+                self.signatures.append(signature.decode("ascii", "replace"))
             if size == 0:
                 break
             try:

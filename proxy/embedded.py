@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ssl
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -29,8 +30,14 @@ T = TypeVar("T")
 class EmbeddedProxy:
     """A running proxy in this process; `url` is where clients point."""
 
-    def __init__(self, config: Config, backend: Backend | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        backend: Backend | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._config = config
+        self._ssl_context = ssl_context  # serve https, as clients act differently over TLS
         self._backend = backend
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="mimicdb-proxy", daemon=True)
@@ -50,7 +57,8 @@ class EmbeddedProxy:
     @property
     def url(self) -> str:
         """The proxy's endpoint URL."""
-        return f"http://{self._config.host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self._config.host}:{self.port}"
 
     @property
     def context(self) -> Context:
@@ -65,25 +73,30 @@ class EmbeddedProxy:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._loop.run_until_complete(self._serve())
+            port = self._loop.run_until_complete(self._serve())
         except BaseException as exc:  # report a failed start to start()
             if not self._started.done():
                 self._started.set_exception(exc)
             return
+        # Reported from inside run_forever: a stop() right after start() must find the
+        # loop running, or run_until_complete's own stop would swallow it (a 30 s hang).
+        self._loop.call_soon(self._started.set_result, port)
         self._loop.run_forever()
         self._loop.run_until_complete(self._shutdown())
         self._loop.close()
 
-    async def _serve(self) -> None:
+    async def _serve(self) -> int:
         self.app = create_app(self._config, self._backend)
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._config.host, self._config.port)
+        site = web.TCPSite(
+            self._runner, self._config.host, self._config.port, ssl_context=self._ssl_context
+        )
         await site.start()
         server = site._server
         assert server is not None
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self._started.set_result(int(port))
+        return int(port)
 
     async def _shutdown(self) -> None:
         if self._runner is not None:

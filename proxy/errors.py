@@ -4,6 +4,15 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDenied",
+    "AuthorizationHeaderMalformed",
+    "AuthorizationQueryParametersError",
+    "InvalidAccessKeyId",
+    "MalformedTrailerError",
+    "MaxMessageLengthExceeded",
+    "MissingRequestBodyError",
+    "RequestTimeTooSkewed",
+    "SignatureDoesNotMatch",
+    "XAmzContentSHA256Mismatch",
     "BadDigest",
     "EntityTooLarge",
     "IncompleteBody",
@@ -123,3 +132,52 @@ class MissingContentLength(S3Error):
         411,
         "You must provide the Content-Length HTTP header.",
     )
+
+
+# Client authentication (SigV4, SigV2) and payload verification.
+
+
+class AuthorizationHeaderMalformed(S3Error):
+    code, status = "AuthorizationHeaderMalformed", 400
+    message = "The authorization header you provided is invalid."
+
+
+class AuthorizationQueryParametersError(S3Error):
+    code, status = "AuthorizationQueryParametersError", 400
+    message = "Error parsing the X-Amz-Credential parameter."
+
+
+class InvalidAccessKeyId(S3Error):
+    code, status = "InvalidAccessKeyId", 403
+    message = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class MalformedTrailerError(S3Error):
+    code, status = "MalformedTrailerError", 400
+    message = "The request contained trailing data that was not well-formed."
+
+
+class MaxMessageLengthExceeded(S3Error):
+    code, status, message = "MaxMessageLengthExceeded", 400, "Your request was too big."
+
+
+class RequestTimeTooSkewed(S3Error):
+    code, status = "RequestTimeTooSkewed", 403
+    message = "The difference between the request time and the current time is too large."
+
+
+class SignatureDoesNotMatch(S3Error):
+    code, status = "SignatureDoesNotMatch", 403
+    message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method."
+    )
+
+
+class XAmzContentSHA256Mismatch(S3Error):
+    code, status = "XAmzContentSHA256Mismatch", 400
+    message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class MissingRequestBodyError(S3Error):
+    code, status, message = "MissingRequestBodyError", 400, "Request Body is empty"

@@ -83,7 +83,7 @@ def parse_list_request(query: Mapping[str, str]) -> ListRequest:
                 ArgumentName="max-keys",
                 ArgumentValue=raw_max,
             ) from None
-        if max_keys < 0:
+        if not 0 <= max_keys <= 2147483647:
             raise InvalidArgument(
                 "Argument maxKeys must be an integer between 0 and 2147483647",
                 ArgumentName="maxKeys",

@@ -72,6 +72,7 @@ class S3Request:
     key: str | None
     query: MultiDict[str]
     subresource: str | None  # None, one of HANDLED_SUBRESOURCES, or "*" (pass through)
+    force: bool = False  # the proxy's own choice to read from the upstream (keeper.admit)
 
     @property
     def level(self) -> str:
@@ -85,6 +86,8 @@ class S3Request:
         """A read the client wants from the upstream (`Cache-Control: no-cache`)."""
         if self.method not in ("GET", "HEAD"):
             return False
+        if self.force:
+            return True
         value = self.http.headers.get("Cache-Control", "")
         return "no-cache" in value.lower()
 

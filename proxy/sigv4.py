@@ -15,23 +15,34 @@ from urllib.parse import quote
 __all__ = [
     "ALGORITHM",
     "EMPTY_SHA256",
+    "STREAMING_SIGNED",
+    "STREAMING_SIGNED_TRAILER",
+    "STREAMING_UNSIGNED_TRAILER",
     "UNSIGNED_PAYLOAD",
+    "assemble_canonical_request",
     "authorization_header",
     "canonical_headers",
     "canonical_query",
     "canonical_request",
+    "canonical_trailers",
     "canonical_uri",
+    "chunk_string_to_sign",
     "credential_scope",
     "sign_headers",
     "signature",
     "signing_key",
     "string_to_sign",
+    "trailer_string_to_sign",
     "uri_encode",
 ]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# x-amz-content-sha256 values of aws-chunked uploads (SigV4 streaming).
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
 
 def uri_encode(value: str, *, encode_slash: bool = True) -> str:
@@ -69,11 +80,25 @@ def canonical_request(
     payload_hash: str,
 ) -> str:
     """Step 1: the canonical request."""
+    return assemble_canonical_request(
+        method, canonical_uri(path), canonical_query(query), headers, signed_headers, payload_hash
+    )
+
+
+def assemble_canonical_request(
+    method: str,
+    uri: str,
+    query_string: str,
+    headers: Mapping[str, str],
+    signed_headers: list[str],
+    payload_hash: str,
+) -> str:
+    """Step 1 from an already canonical URI and query string (what a verifier rebuilds)."""
     return "\n".join(
         [
             method,
-            canonical_uri(path),
-            canonical_query(query),
+            uri,
+            query_string,
             canonical_headers(headers, signed_headers),
             ";".join(signed_headers),
             payload_hash,
@@ -90,6 +115,33 @@ def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
     """Step 2: the string to sign."""
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+
+
+def chunk_string_to_sign(amz_date: str, scope: str, previous_signature: str, chunk: bytes) -> str:
+    """The string to sign of one aws-chunked chunk: chained to the previous signature."""
+    return "\n".join(
+        [
+            "AWS4-HMAC-SHA256-PAYLOAD",
+            amz_date,
+            scope,
+            previous_signature,
+            EMPTY_SHA256,
+            hashlib.sha256(chunk).hexdigest(),
+        ]
+    )
+
+
+def canonical_trailers(trailers: Iterable[tuple[str, str]]) -> str:
+    """`name:value\\n` for each trailing header, in the order sent."""
+    return "".join(f"{name.lower()}:{value.strip()}\n" for name, value in trailers)
+
+
+def trailer_string_to_sign(
+    amz_date: str, scope: str, previous_signature: str, trailers: Iterable[tuple[str, str]]
+) -> str:
+    """The string to sign of the trailing headers, chained to the final chunk's signature."""
+    digest = hashlib.sha256(canonical_trailers(trailers).encode("utf-8")).hexdigest()
+    return "\n".join(["AWS4-HMAC-SHA256-TRAILER", amz_date, scope, previous_signature, digest])
 
 
 def signing_key(secret_key: str, date: str, region: str, service: str = "s3") -> bytes:

@@ -8,7 +8,8 @@ so handlers only ever see S3 errors.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .config import Config
-from .errors import ServiceUnavailable
+from .errors import S3Error, ServiceUnavailable
 from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, canonical_query, canonical_uri, sign_headers
 
 __all__ = ["HOP_BY_HOP", "Reply", "Upstream"]
@@ -61,6 +62,18 @@ class Reply:
     body: bytes
 
 
+def _body_error(exc: BaseException) -> S3Error | None:
+    """The S3 error a streamed request body raised, which aiohttp wraps as its cause."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, S3Error):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class Upstream:
     """Sends signed requests to the upstream S3 over one pooled session."""
 
@@ -72,6 +85,8 @@ class Upstream:
         self._base_path = parts.path.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self.requests_sent = 0
+        # called with (method, seconds to the response headers) after each request: metrics
+        self.observe_latency: Callable[[str, float], None] | None = None
 
     async def open(self) -> None:
         """Open the pooled session."""
@@ -156,13 +171,22 @@ class Upstream:
         if body is not None:
             kwargs["data"] = body
         self.requests_sent += 1
+        started = time.perf_counter()
         try:
             return await self._session.request(method, url, **kwargs)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            body_error = _body_error(exc)
+            if body_error is not None:
+                # The client's body failed a check (or broke off) while streaming: that
+                # is the client's error, and the cut-short request committed nothing.
+                raise body_error from exc
             # aiohttp raises its own and OS errors for refused, reset and timed-out
             # connections; an S3 client understands 503 and retries it.
             log.warning("upstream %s %s failed: %r", method, path, exc)
             raise ServiceUnavailable("The upstream S3 could not be reached.") from exc
+        finally:
+            if self.observe_latency is not None:
+                self.observe_latency(method, time.perf_counter() - started)
 
     async def fetch(
         self,

@@ -49,9 +49,9 @@ for version in "${VERSIONS[@]}"; do
         rm -rf "$venv"
         "$python" -m venv "$venv"
         "$venv/bin/python" -m pip install -q --upgrade pip
-        "$venv/bin/python" -m pip install -q -e '.[test]'
+        "$venv/bin/python" -m pip install -q -e '.[compat-test]'
         touch "$stamp"
     fi
     echo "test-pythons: tests/mimicdb on $("$venv/bin/python" --version)"
-    "$venv/bin/python" -m pytest tests/mimicdb -q -p no:cacheprovider
+    "$venv/bin/python" -m pytest tests/mimicdb -q -p no:cacheprovider --timeout 300
 done

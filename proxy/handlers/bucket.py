@@ -20,9 +20,10 @@ from ..listing import (
     list_page,
     parse_list_request,
 )
-from ..mirror import record_from_head
+from ..payload import read_body
 from ..routing import S3Request
 from ..validation import check_bucket_name
+from ..writes import mirror_bucket, mirror_keys, versions_before
 from .forward import forward, forward_whole, reply_response, upstream_headers
 from .service import xml_response
 
@@ -207,22 +208,27 @@ async def create_bucket(context: Context, request: S3Request) -> web.StreamRespo
     """CreateBucket upstream, then in the index (with the upstream's own creation date)."""
     assert request.bucket is not None
     check_bucket_name(request.bucket)
-    body = await request.http.read()
+    body = await read_body(request.http)  # decoded and checked (payload.py)
     region = s3xml.parse_create_bucket_configuration(body) or "us-east-1"
     reply = await context.upstream.fetch(
         "PUT", request.upstream_path, request.query_pairs, upstream_headers(request), body
     )
     if reply.status == 200:
-        record = (await _upstream_buckets(context)).get(request.bucket)
-        if record is None:
-            created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            record = BucketRecord(request.bucket, created, region)
-        old = await context.backend.get_bucket(request.bucket)
-        # A new bucket is empty: the index knows all of it, as if just synced.
-        synced = old.synced_at if old is not None else time.time()
-        await context.backend.put_bucket(replace(record, region=region, synced_at=synced))
+        update = _record_bucket(context, request.bucket, region)
+        await mirror_bucket(context, request.bucket, update)
     context.count("CreateBucket", "upstream")
     return reply_response(reply)
+
+
+async def _record_bucket(context: Context, name: str, region: str) -> None:
+    record = (await _upstream_buckets(context)).get(name)
+    if record is None:
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        record = BucketRecord(name, created, region)
+    old = await context.backend.get_bucket(name)
+    # A new bucket is empty: the index knows all of it, as if just synced.
+    synced = old.synced_at if old is not None else time.time()
+    await context.backend.put_bucket(replace(record, region=region, synced_at=synced))
 
 
 async def _upstream_buckets(context: Context) -> dict[str, BucketRecord]:
@@ -238,7 +244,7 @@ async def delete_bucket(context: Context, request: S3Request) -> web.StreamRespo
     assert request.bucket is not None
     reply = await forward_whole(context, request)
     if reply.status in (200, 204):
-        await context.backend.delete_bucket(request.bucket)
+        await mirror_bucket(context, request.bucket, context.backend.delete_bucket(request.bucket))
     context.count("DeleteBucket", "upstream")
     return reply_response(reply)
 
@@ -246,13 +252,14 @@ async def delete_bucket(context: Context, request: S3Request) -> web.StreamRespo
 async def delete_objects(context: Context, request: S3Request) -> web.StreamResponse:
     """DeleteObjects upstream, then each deleted key from the index."""
     assert request.bucket is not None
-    body = await request.http.read()
+    body = await read_body(request.http)  # decoded and checked (payload.py)
     objects, quiet = s3xml.parse_delete_objects(body)
     if len(objects) > MAX_DELETE_KEYS:
         raise MalformedXML()
     if not objects:
         raise MalformedXML()
     headers = {k: v for k, v in request.http.headers.items()}
+    before = await versions_before(context, request.bucket, [key for key, _ in objects])
     reply = await context.upstream.fetch(
         "POST", request.upstream_path, request.query_pairs, _body_headers(headers), body
     )
@@ -262,22 +269,17 @@ async def delete_objects(context: Context, request: S3Request) -> web.StreamResp
             errors = _error_keys(reply.body)
             deleted = [key for key, _ in objects if key not in errors]
         unversioned = {key for key, version in objects if version is None}
-        await context.backend.delete_objects(
-            request.bucket, [key for key in deleted if key in unversioned]
+        # A versioned delete may uncover an older version: those keys are asked again.
+        versioned = {key for key, version in objects if version is not None} & set(deleted)
+        await mirror_keys(
+            context,
+            request.bucket,
+            confirm=sorted(versioned),
+            deleted=[key for key in deleted if key in unversioned and key not in versioned],
+            before=before,
         )
-        for key, version in objects:
-            if version is not None and key in deleted:
-                await _reconfirm(context, request.bucket, key)
     context.count("DeleteObjects", "upstream")
     return reply_response(reply)
-
-
-async def _reconfirm(context: Context, bucket: str, key: str) -> None:
-    reply = await context.upstream.fetch("HEAD", f"/{bucket}/{key}")
-    if reply.status == 200:
-        await context.backend.put_object(bucket, record_from_head(key, reply.headers))
-    elif reply.status == 404:
-        await context.backend.delete_object(bucket, key)
 
 
 def _error_keys(body: bytes) -> set[str]:

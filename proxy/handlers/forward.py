@@ -12,8 +12,10 @@ from multidict import CIMultiDict
 from ..chunked import ChunkedDecoder, is_aws_chunked
 from ..context import Context
 from ..errors import IncompleteBody, MissingContentLength, ServiceUnavailable
+from ..payload import check_empty_body, checked_stream
 from ..routing import S3Request
 from ..upstream import HOP_BY_HOP, Body, Reply
+from ..xmlbody import xml_root
 
 __all__ = [
     "forward",
@@ -64,25 +66,37 @@ def _is_chunked(request: S3Request) -> bool:
     )
 
 
-def upstream_body(request: S3Request) -> tuple[Body, int | None]:
-    """The body to send on, streamed, and its length (decoded when aws-chunked)."""
+async def upstream_body(request: S3Request) -> tuple[Body, int | None]:
+    """The body to send on, streamed, and its length (decoded when aws-chunked).
+
+    On its way it passes the checks of payload.py (signed hash, chunk signatures,
+    trailers, XML documents), which fail it before its last bytes go upstream.
+    """
     http = request.http
     if request.method not in ("PUT", "POST"):
         return None, None
+    root = xml_root(request.method, request.query.keys())
     if _is_chunked(request):
         declared = http.headers.get("x-amz-decoded-content-length")
         if declared is None or not declared.isdigit():
             raise MissingContentLength()
         decoder = ChunkedDecoder(http.content)
-        return _checked(decoder.chunks(), int(declared)), int(declared)
+        body = checked_stream(http, decoder.chunks(), decoder, xml_root=root)
+        if int(declared) == 0:
+            # Nothing can be held back from an empty body: check it whole before sending.
+            return b"".join([chunk async for chunk in _checked(body, 0)]), 0
+        return _checked(body, int(declared)), int(declared)
     length = http.content_length
     if length is None:
         if http.headers.get("Transfer-Encoding", "").lower() == "chunked":
             raise MissingContentLength()
+        check_empty_body(http, xml_root=root)
         return b"", 0
     if length == 0:
+        check_empty_body(http, xml_root=root)
         return b"", 0
-    return _checked(http.content.iter_chunked(_CHUNK), length), length
+    body = checked_stream(http, http.content.iter_chunked(_CHUNK), xml_root=root)
+    return _checked(body, length), length
 
 
 async def _checked(chunks: AsyncIterator[bytes], expected: int) -> AsyncIterator[bytes]:
@@ -122,7 +136,7 @@ def reply_response(reply: Reply) -> web.Response:
 
 async def forward_whole(context: Context, request: S3Request) -> Reply:
     """Send the request on (body streamed) and read the whole, small answer."""
-    body, length = upstream_body(request)
+    body, length = await upstream_body(request)
     response = await context.upstream.open_stream(
         request.method,
         request.upstream_path,
@@ -150,7 +164,7 @@ async def forward(
 
     `on_response` sees the upstream's status and headers before the body is streamed.
     """
-    body, length = upstream_body(request)
+    body, length = await upstream_body(request)
     upstream = await context.upstream.open_stream(
         request.method,
         request.upstream_path,

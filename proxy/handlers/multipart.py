@@ -6,9 +6,9 @@ from aiohttp import web
 
 from .. import s3xml
 from ..context import Context
-from ..mirror import confirm_object
 from ..routing import S3Request
 from ..validation import check_key
+from ..writes import mirror_keys
 from .forward import forward, forward_whole, reply_response
 
 __all__ = [
@@ -44,7 +44,6 @@ async def complete_multipart_upload(context: Context, request: S3Request) -> web
     assert request.bucket is not None and request.key is not None
     reply = await forward_whole(context, request)
     if reply.status == 200 and s3xml.parse_complete_multipart_result(reply.body).ok:
-        if await context.backend.get_bucket(request.bucket) is not None:
-            await confirm_object(context.backend, context.upstream, request.bucket, request.key)
+        await mirror_keys(context, request.bucket, confirm=[request.key])
     context.count("CompleteMultipartUpload", "upstream")
     return reply_response(reply)

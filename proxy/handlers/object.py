@@ -11,9 +11,10 @@ from .. import s3xml
 from ..backends.base import ObjectRecord
 from ..context import Context
 from ..errors import NoSuchBucket, NoSuchKey
-from ..mirror import confirm_object, http_date, parse_iso, record_from_head
+from ..mirror import http_date, parse_iso, record_from_head
 from ..routing import S3Request
 from ..validation import check_key
+from ..writes import confirm_key, mirror_keys, versions_before
 from .bucket import require_bucket
 from .forward import forward, forward_whole, reply_response
 
@@ -104,16 +105,15 @@ async def head_object(context: Context, request: S3Request) -> web.StreamRespons
     record = await context.backend.get_object(request.bucket, request.key)
     if record is not None and record.headers is None:
         # Known from a listing only: one upstream HEAD completes it for good.
-        record = await confirm_object(
-            context.backend, context.upstream, request.bucket, request.key
-        )
+        record = await confirm_key(context, request.bucket, request.key)
         context.count("HeadObject", "upstream")
     else:
         context.count("HeadObject", "index")
     if record is None:
         return web.Response(status=404)
     headers = _head_headers(record)
-    seen = record.confirmed_at or bucket.synced_at
+    # Age: since the bucket was last synced or this entry confirmed, whichever is later.
+    seen = max((t for t in (record.confirmed_at, bucket.synced_at) if t is not None), default=None)
     if seen is not None:
         headers["Age"] = str(max(0, int(time.time() - seen)))
     wanted = {k.lower(): v for k, v in request.http.headers.items()}
@@ -132,14 +132,17 @@ async def _forced_read(context: Context, request: S3Request, operation: str) -> 
     assert request.bucket is not None and request.key is not None
     bucket, key = request.bucket, request.key
     conditional = any(k.lower().startswith("if-") for k in request.http.headers)
+    # What the upstream says is stored only if no write passed meanwhile (writes.py).
+    version = (await versions_before(context, bucket, [key])).get(key)
 
     async def follow(upstream: aiohttp.ClientResponse) -> None:
+        if version is None:
+            return  # the index does not answer: the upstream's answer is passed on as is
         if upstream.status in (200, 206) and not conditional:
-            if await context.backend.get_bucket(bucket) is not None:
-                record = record_from_head(key, upstream.headers)
-                await context.backend.put_object(bucket, record)
+            record = record_from_head(key, upstream.headers)
+            await context.backend.apply_versioned(bucket, [(key, record, version)])
         elif upstream.status == 404:
-            await context.backend.delete_object(bucket, key)
+            await context.backend.apply_versioned(bucket, [(key, None, version)])
 
     context.count(operation, "upstream")
     return await forward(context, request, follow)
@@ -185,21 +188,20 @@ async def copy_object(context: Context, request: S3Request) -> web.StreamRespons
 async def delete_object(context: Context, request: S3Request) -> web.StreamResponse:
     """DeleteObject upstream, then from the index (a versioned delete re-asks the upstream)."""
     assert request.bucket is not None and request.key is not None
+    before = await versions_before(context, request.bucket, [request.key])
     reply = await forward_whole(context, request)
     if reply.status in (200, 204):
         if "versionId" in request.query:
             await _mirror(context, request.bucket, request.key)
         else:
-            await context.backend.delete_object(request.bucket, request.key)
+            await mirror_keys(context, request.bucket, deleted=[request.key], before=before)
     context.count("DeleteObject", "upstream")
     return reply_response(reply)
 
 
 async def _mirror(context: Context, bucket: str, key: str) -> None:
     """Record a written key as the upstream now has it (one HEAD: exact headers and date)."""
-    if await context.backend.get_bucket(bucket) is None:
-        return  # a bucket the index does not hold stays unknown until synced
-    await confirm_object(context.backend, context.upstream, bucket, key)
+    await mirror_keys(context, bucket, confirm=[key])
 
 
 async def require_key(context: Context, bucket: str, key: str) -> ObjectRecord:
