@@ -342,3 +342,26 @@ def test_keys_with_characters_xml_cannot_hold_are_listed(proxy: EmbeddedProxy) -
     assert b"<Key>ctrl&#x1;key</Key>" in raw.content
     # botocore decodes only when it asked for the encoding itself: here the caller did.
     assert keys_of(s3, "bkt", EncodingType="url") == ["ctrl%01key"]
+
+
+def test_recreating_an_owned_bucket_does_not_claim_it_empty(
+    proxy: EmbeddedProxy, s3_upstream: MotoUpstream
+) -> None:
+    """AWS us-east-1 answers 200 to CreateBucket of a bucket you already own (moto: 409),
+    so the step that records a created bucket is driven directly here."""
+    from proxy.handlers.bucket import _record_bucket
+
+    direct = client_for(s3_upstream.url)
+    direct.create_bucket(Bucket="owned")
+    direct.put_object(Bucket="owned", Key="k", Body=b"1")
+    proxy.call(_record_bucket(proxy.context, "owned", "us-east-1"))
+    record = proxy.call(proxy.context.backend.get_bucket("owned"))
+    assert record is not None and record.synced_at is None
+
+
+def test_a_new_bucket_is_known_empty(proxy: EmbeddedProxy) -> None:
+    s3 = client_for(proxy.url)
+    s3.create_bucket(Bucket="fresh")
+    stats = s3_request("GET", proxy.url, "/_mimicdb/stats").json()
+    fresh = [b for b in stats["buckets"] if b["name"] == "fresh"]
+    assert fresh and fresh[0]["synced_at"] is not None

@@ -226,9 +226,20 @@ async def _record_bucket(context: Context, name: str, region: str) -> None:
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         record = BucketRecord(name, created, region)
     old = await context.backend.get_bucket(name)
-    # A new bucket is empty: the index knows all of it, as if just synced.
-    synced = old.synced_at if old is not None else time.time()
+    synced = old.synced_at if old is not None else None
+    if old is None and await _upstream_is_empty(context, name):
+        # A new bucket is empty: the index knows all of it, as if just synced. (AWS's
+        # us-east-1 also answers 200 to re-creating a bucket you own, which may hold
+        # keys: then the bucket stays unsynced until a sync.)
+        synced = time.time()
     await context.backend.put_bucket(replace(record, region=region, synced_at=synced))
+
+
+async def _upstream_is_empty(context: Context, name: str) -> bool:
+    reply = await context.upstream.fetch(
+        "GET", f"/{name}", [("list-type", "2"), ("max-keys", "1")]
+    )
+    return reply.status == 200 and not s3xml.parse_list_objects(reply.body).records
 
 
 async def _upstream_buckets(context: Context) -> dict[str, BucketRecord]:
