@@ -16,10 +16,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from proxy.embedded import EmbeddedProxy
+from tests.fixtures.proxy_server import client_for
 from tests.fixtures.s3_server import MotoUpstream
 from tests.signing import (
     Answer,
@@ -42,13 +42,7 @@ UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 @pytest.fixture
 def moto(s3_upstream: MotoUpstream) -> Any:
     """A client of the upstream itself, to see what it holds."""
-    return boto3.client(
-        "s3",
-        endpoint_url=s3_upstream.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return client_for(s3_upstream.url)
 
 
 @pytest.fixture

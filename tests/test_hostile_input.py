@@ -15,13 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from proxy.embedded import EmbeddedProxy
 from proxy.errors import S3Error
 from proxy.validation import check_method
 from proxy.xmlbody import xml_root
+from tests.fixtures.proxy_server import client_for
 from tests.fixtures.s3_server import MotoUpstream
 from tests.signing import Answer, Wire, chunked_body, seed_signature, send, sign_v4
 
@@ -30,13 +30,7 @@ BUCKET = "hostile"
 
 @pytest.fixture
 def moto(s3_upstream: MotoUpstream) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=s3_upstream.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return client_for(s3_upstream.url)
 
 
 @pytest.fixture
