@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
         "loopback addresses only",
     )
     serve.add_argument(
+        "--public-metrics",
+        action="store_true",
+        default=None,
+        help="answer GET /_mimicdb/health and /_mimicdb/metrics without a signature, for "
+        "probes and Prometheus scrapes; they show bucket names and sizes "
+        "(MIMICDB_PUBLIC_METRICS=1)",
+    )
+    serve.add_argument(
         "--credentials-file",
         metavar="PATH",
         help="more key pairs clients may sign with, one INI section each as in "
@@ -194,6 +202,7 @@ def _config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
             "upstream_timeout",
             "upstream_anonymous",
             "anonymous",
+            "public_metrics",
             "credentials_file",
             "log_format",
             "list_price",

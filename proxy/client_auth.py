@@ -60,6 +60,14 @@ def operation_of(http: web.Request, domain: str | None) -> Operation:
     return classify(request.method, request.bucket, http.headers.get("x-amz-copy-source"))
 
 
+_PROBES = frozenset({ADMIN_PREFIX + "health", ADMIN_PREFIX + "metrics"})
+
+
+def _is_probe(http: web.Request) -> bool:
+    """A read of the health or metrics endpoint (answered unsigned with public_metrics)."""
+    return http.method in ("GET", "HEAD") and http.path.rstrip("/") in _PROBES
+
+
 def client_auth(config: Config) -> Middleware:
     """The middleware for `config`: the key pairs are read once, here (a bad file fails here)."""
     keys = {} if config.anonymous else keyring_for(config)
@@ -67,7 +75,7 @@ def client_auth(config: Config) -> Middleware:
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         http = request
-        if config.anonymous:
+        if config.anonymous or (config.public_metrics and _is_probe(http)):
             return await handler(http)
         verified = verify(signed_request(http, config.domain), keys, datetime.now(UTC))
         authorize(verified.key, operation_of(http, config.domain))

@@ -37,6 +37,7 @@ ENV_VARS = {
     "MIMICDB_ACCESS_KEY_ID": "access_key",
     "MIMICDB_SECRET_ACCESS_KEY": "secret_key",
     "MIMICDB_ANONYMOUS": "anonymous",
+    "MIMICDB_PUBLIC_METRICS": "public_metrics",
     "MIMICDB_CREDENTIALS_FILE": "credentials_file",
     "MIMICDB_CLIENT_ACCESS_KEY_ID": "client_access_key",
     "MIMICDB_CLIENT_SECRET_ACCESS_KEY": "client_secret_key",
@@ -84,6 +85,8 @@ class Config:
     # Client authentication: clients sign with the upstream pair, `client_keys` or the
     # pairs of `credentials_file`; `anonymous` turns checking off (loopback only).
     anonymous: bool = False
+    # health and metrics without a signature: probes and Prometheus cannot sign
+    public_metrics: bool = False
     credentials_file: str | None = None
     client_keys: tuple[AccessKey, ...] = ()
     upstream_anonymous: bool = False  # no credentials on purpose: upstream requests unsigned
@@ -120,6 +123,8 @@ class Config:
             values["upstream_anonymous"] = parse_flag(str(values["upstream_anonymous"]))
         if "anonymous" in values:
             values["anonymous"] = parse_flag(str(values["anonymous"]))
+        if "public_metrics" in values:
+            values["public_metrics"] = parse_flag(str(values["public_metrics"]))
         if "sync_workers" in values:
             values["sync_workers"] = int(str(values["sync_workers"]))
         if "sync_lease" in values:

@@ -224,3 +224,19 @@ def test_background_resyncs_are_counted(
     while value(scrape(proxy), "mimicdb_sync_runs_total", outcome="ok") < 3:
         assert time.monotonic() < deadline, "no background re-sync was counted"
         time.sleep(0.05)
+
+
+def test_public_metrics_answer_probes_unsigned_and_nothing_else(
+    make_proxy: Callable[..., EmbeddedProxy],
+) -> None:
+    import requests
+
+    closed = make_proxy("memory")
+    opened = make_proxy("memory", public_metrics=True)
+    for path in ["/_mimicdb/metrics", "/_mimicdb/health"]:
+        assert requests.get(closed.url + path, timeout=10).status_code == 403
+        assert requests.get(opened.url + path, timeout=10).status_code == 200
+    assert b"mimicdb_" in requests.get(opened.url + "/_mimicdb/metrics", timeout=10).content
+    for path in ["/_mimicdb/stats", "/", "/some-bucket"]:
+        assert requests.get(opened.url + path, timeout=10).status_code == 403
+    assert requests.post(opened.url + "/_mimicdb/metrics", timeout=10).status_code == 403
