@@ -110,9 +110,7 @@ async def dispatch(http: web.Request) -> web.StreamResponse:
     request = parse_s3_request(http, context.config.domain)
     if request.level == "service" and request.method != "GET":
         raise MethodNotAllowed(Method=request.method, ResourceType="SERVICE")
-    check_method(
-        request.method, request.level, request.query, http.headers.get("Content-Type", "")
-    )
+    check_method(request.method, request.level, request.query, http.headers.get("Content-Type", ""))
     if request.bucket is not None:
         check_bucket_reference(request.bucket)
     request = await context.keeper.admit(request)
@@ -123,9 +121,7 @@ async def dispatch(http: web.Request) -> web.StreamResponse:
 async def expect_continue(http: web.Request) -> None:
     """`Expect: 100-continue` is answered; any other Expect is ignored, as S3 ignores it
     (aiohttp's default answers 417, and a 500 for a value it cannot echo)."""
-    if http.version == HttpVersion11 and http.headers.get("Expect", "").lower() == (
-        "100-continue"
-    ):
+    if http.version == HttpVersion11 and http.headers.get("Expect", "").lower() == ("100-continue"):
         await http.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         http.writer.output_size = 0  # the answer's own body has not begun
 

@@ -274,9 +274,7 @@ def _verify_v4_presigned(
             "and X-Amz-Expires parameters."
         )
     if params["X-Amz-Algorithm"] != sigv4.ALGORITHM:
-        raise AuthorizationQueryParametersError(
-            'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"'
-        )
+        raise AuthorizationQueryParametersError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
     credential = _parse_credential(params["X-Amz-Credential"])
     if credential is None:
         raise AuthorizationQueryParametersError(

@@ -23,6 +23,7 @@ __all__ = ["CLIENT_KEY", "client_auth", "keyring_for", "operation_of", "signed_r
 
 CLIENT_KEY = web.RequestKey("mimicdb.client_key", AccessKey)
 
+
 def keyring_for(config: Config) -> dict[str, AccessKey]:
     """The pairs clients may sign with: the upstream's, the configured ones, the file's."""
     upstream = None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
-from .backends.base import Backend, ObjectRecord
-from .upstream import Upstream
+from .backends.base import ObjectRecord
 
 __all__ = [
     "HEAD_HEADERS",
-    "confirm_object",
+    "carry_headers",
     "http_date",
     "iso_from_http_date",
     "record_from_head",
@@ -106,27 +106,16 @@ def record_from_head(key: str, headers: Mapping[str, str]) -> ObjectRecord:
     )
 
 
-async def confirm_object(
-    backend: Backend, upstream: Upstream, bucket: str, key: str
-) -> ObjectRecord | None:
-    """Ask the upstream for one key and make the index agree; the record, or None if gone."""
-    reply = await upstream.fetch(
-        "HEAD", f"/{bucket}/{key}", headers={"x-amz-checksum-mode": "ENABLED"}
-    )
-    if reply.status == 404:
-        await backend.delete_object(bucket, key)
-        return None
-    if reply.status != 200:
-        return None
-    old = await backend.get_object(bucket, key)
-    record = record_from_head(key, reply.headers)
-    if old is not None and old.owner_id:
-        record = _with_owner(record, old)
-    await backend.put_object(bucket, record)
+def carry_headers(record: ObjectRecord, known: ObjectRecord | None) -> ObjectRecord:
+    """A listed `record` with the HEAD headers the index held, when the object is unchanged.
+
+    Listings carry no HEAD headers; keeping the known ones (same ETag, same second of
+    Last-Modified) saves an upstream HEAD on the next request.
+    """
+    if (
+        known is not None
+        and known.headers is not None
+        and (known.etag, known.last_modified[:19]) == (record.etag, record.last_modified[:19])
+    ):
+        return replace(record, headers=known.headers)
     return record
-
-
-def _with_owner(record: ObjectRecord, old: ObjectRecord) -> ObjectRecord:
-    from dataclasses import replace
-
-    return replace(record, owner_id=old.owner_id, owner_name=old.owner_name)

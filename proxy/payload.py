@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 PAYLOAD = web.RequestKey("mimicdb.payload", PayloadRule)
+
+
 def check_empty_body(http: web.Request, *, xml_root: str | None = None) -> None:
     """An empty body must match a signed payload hash too, and be allowed to be empty."""
     if xml_root is not None:

@@ -294,13 +294,9 @@ def parse_list_objects(
             found.setdefault(wanted[str(tag)], element.text or "")
     if found is not None:
         records.append(_listed(found, decode, confirmed_at))
-    prefixes = [
-        decode(element_text(node, "Prefix")) for node in _children(root, "CommonPrefixes")
-    ]
+    prefixes = [decode(element_text(node, "Prefix")) for node in _children(root, "CommonPrefixes")]
     truncated = element_text(root, "IsTruncated", "false").lower() == "true"
-    token = element_text(root, "NextContinuationToken") or decode(
-        element_text(root, "NextMarker")
-    )
+    token = element_text(root, "NextContinuationToken") or decode(element_text(root, "NextMarker"))
     return ListPage(records, prefixes, truncated, token or None, clipped)
 
 

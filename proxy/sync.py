@@ -32,6 +32,7 @@ from .backends.base import (
     SyncStatus,
 )
 from .errors import NoSuchBucket, S3Error, ServiceUnavailable
+from .mirror import carry_headers
 from .upstream import Upstream
 from .walk import Chunk, FetchPage, walk_keys
 
@@ -264,14 +265,4 @@ async def _keep_known_headers(
         if len(batch) < PAGE or batch[-1].key.encode("utf-8") >= last:
             break
         position = batch[-1].key.encode("utf-8")
-    out = []
-    for record in records:
-        known = old.get(record.key)
-        if (
-            known is not None
-            and known.headers is not None
-            and (known.etag, known.last_modified[:19]) == (record.etag, record.last_modified[:19])
-        ):
-            record = replace(record, headers=known.headers)
-        out.append(record)
-    return out
+    return [carry_headers(record, old.get(record.key)) for record in records]

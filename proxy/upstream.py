@@ -7,6 +7,7 @@ so handlers only ever see S3 errors.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
@@ -158,8 +159,6 @@ class Upstream:
         if self._session is None:
             raise RuntimeError("Upstream.open() was not called")
         if isinstance(body, bytes):
-            import hashlib
-
             payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
             content_length = len(body)
         else:

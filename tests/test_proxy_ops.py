@@ -365,3 +365,27 @@ def test_a_new_bucket_is_known_empty(proxy: EmbeddedProxy) -> None:
     stats = s3_request("GET", proxy.url, "/_mimicdb/stats").json()
     fresh = [b for b in stats["buckets"] if b["name"] == "fresh"]
     assert fresh and fresh[0]["synced_at"] is not None
+
+
+def test_forced_delimiter_listing_keeps_keys_under_its_prefixes(
+    proxy: EmbeddedProxy, s3_upstream: MotoUpstream
+) -> None:
+    s3 = client_for(proxy.url)
+    direct = client_for(s3_upstream.url)
+    s3.create_bucket(Bucket="bkt")
+    for key in ["dir/a", "dir/b", "dir2/c", "x", "y"]:
+        s3.put_object(Bucket="bkt", Key=key, Body=b"1")
+    direct.delete_object(Bucket="bkt", Key="x")
+    forced = s3_request(
+        "GET",
+        proxy.url,
+        "/bkt",
+        [("list-type", "2"), ("delimiter", "/")],
+        headers={"Cache-Control": "no-cache"},
+    )
+    assert forced.status_code == 200
+    assert keys_of(s3, "bkt") == ["dir/a", "dir/b", "dir2/c", "y"]
+    # The HEAD headers known before survive the forced page for unchanged keys.
+    sent = proxy.context.upstream.requests_sent
+    assert s3.head_object(Bucket="bkt", Key="y")["ContentLength"] == 1
+    assert proxy.context.upstream.requests_sent == sent

@@ -128,6 +128,7 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
 
+
 def _dump_bucket(bucket: BucketRecord) -> str:
     return json.dumps(bucket.to_json(), separators=(",", ":"), ensure_ascii=False)
 

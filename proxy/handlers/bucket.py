@@ -20,6 +20,7 @@ from ..listing import (
     list_page,
     parse_list_request,
 )
+from ..mirror import carry_headers
 from ..payload import read_body
 from ..routing import S3Request
 from ..validation import check_bucket_name
@@ -180,27 +181,33 @@ async def _replace_page(context: Context, bucket: str, params: ListRequest, body
     end = max(ends) if page.is_truncated and ends else None
     prefix = params.prefix.encode("utf-8")
     stale: list[str] = []
+    known: dict[bytes, ObjectRecord] = {}  # what the index held for the page's keys
     after = params.after
-    while True:
+    done = False
+    while not done:
         batch = await context.backend.scan(bucket, prefix, after, 1000)
+        done = len(batch) < 1000
         for record in batch:
             raw = record.key.encode("utf-8")
             if end is not None and raw > end:
-                batch = []
+                done = True
                 break
-            if raw not in seen and not any(raw.startswith(p) for p in covered):
+            after = raw
+            under = next((p for p in covered if raw.startswith(p)), None)
+            if under is not None:
+                # A returned common prefix stands for its keys: jump over them, unread.
+                after, done = under + b"\xff", False
+                break
+            if raw in seen:
+                known[raw] = record
+            else:
                 stale.append(record.key)
-        if len(batch) < 1000:
-            break
-        after = batch[-1].key.encode("utf-8")
     await context.backend.delete_objects(bucket, stale)
-    merged = []
-    for record in page.records:
-        old = await context.backend.get_object(bucket, record.key)
-        keep = old is not None and old.etag == record.etag and old.headers is not None
-        merged.append(
-            replace(record, headers=old.headers if keep and old else None, confirmed_at=time.time())
-        )
+    now = time.time()
+    merged = [
+        replace(carry_headers(r, known.get(r.key.encode("utf-8"))), confirmed_at=now)
+        for r in page.records
+    ]
     await context.backend.put_objects(bucket, merged)
 
 
@@ -236,9 +243,7 @@ async def _record_bucket(context: Context, name: str, region: str) -> None:
 
 
 async def _upstream_is_empty(context: Context, name: str) -> bool:
-    reply = await context.upstream.fetch(
-        "GET", f"/{name}", [("list-type", "2"), ("max-keys", "1")]
-    )
+    reply = await context.upstream.fetch("GET", f"/{name}", [("list-type", "2"), ("max-keys", "1")])
     return reply.status == 200 and not s3xml.parse_list_objects(reply.body).records
 
 

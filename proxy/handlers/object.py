@@ -13,9 +13,9 @@ from ..context import Context
 from ..errors import NoSuchBucket, NoSuchKey
 from ..mirror import http_date, parse_iso, record_from_head
 from ..routing import S3Request
+from ..signed import http_date as parse_http_date
 from ..validation import check_key
 from ..writes import confirm_key, mirror_keys, versions_before
-from .bucket import require_bucket
 from .forward import forward, forward_whole, reply_response
 
 __all__ = [
@@ -42,12 +42,8 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 def _parse_http_date(value: str) -> float | None:
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
+    moment = parse_http_date(value)
+    return moment.timestamp() if moment is not None else None
 
 
 def conditional_status(headers: dict[str, str], etag: str, last_modified: str) -> int | None:
@@ -202,12 +198,3 @@ async def delete_object(context: Context, request: S3Request) -> web.StreamRespo
 async def _mirror(context: Context, bucket: str, key: str) -> None:
     """Record a written key as the upstream now has it (one HEAD: exact headers and date)."""
     await mirror_keys(context, bucket, confirm=[key])
-
-
-async def require_key(context: Context, bucket: str, key: str) -> ObjectRecord:
-    """The object's record, or NoSuchKey."""
-    await require_bucket(context, bucket)
-    record = await context.backend.get_object(bucket, key)
-    if record is None:
-        raise NoSuchKey(Key=key)
-    return record

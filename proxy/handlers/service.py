@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from .. import s3xml
-from ..backends.base import BucketRecord
 from ..context import Context
 from ..routing import S3Request
 from .forward import forward_whole, reply_response
@@ -29,7 +30,7 @@ async def list_buckets(context: Context, request: S3Request) -> web.StreamRespon
                 old = known.pop(bucket.name, None)
                 region = old.region if old is not None else bucket.region
                 synced = old.synced_at if old is not None else None
-                await context.backend.put_bucket(_merge(bucket, region=region, synced_at=synced))
+                await context.backend.put_bucket(replace(bucket, region=region, synced_at=synced))
             for name in known:
                 await context.backend.delete_bucket(name)
         context.count("ListBuckets", "upstream")
@@ -39,9 +40,3 @@ async def list_buckets(context: Context, request: S3Request) -> web.StreamRespon
     owner_name = next((b.owner_name for b in buckets if b.owner_name), "")
     context.count("ListBuckets", "index")
     return xml_response(s3xml.list_buckets_result(buckets, owner_id, owner_name))
-
-
-def _merge(bucket: BucketRecord, *, region: str, synced_at: float | None) -> BucketRecord:
-    from dataclasses import replace
-
-    return replace(bucket, region=region, synced_at=synced_at)
