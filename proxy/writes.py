@@ -12,6 +12,11 @@ A delete skips that HEAD when no other write bumped the key between the version 
 before the delete and the bump after it: then nothing could have landed upstream after
 the delete without bumping later.
 
+Every bump also bumps the bucket's own write count (`BUCKET_WRITES`, kept as the version
+of the empty key, which no S3 object can have): a forced listing page, whose keys are
+not known before it arrives, is stored only if no write passed through the bucket
+while it was on its way.
+
 When the index cannot record a write that the upstream took (the index is down, or
 the HEAD failed), the bucket is marked for repair (`keeper`) and the client still gets
 the upstream's answer: the write happened.
@@ -29,12 +34,15 @@ from .context import Context
 from .errors import S3Error, ServiceUnavailable
 from .mirror import record_from_head
 
-__all__ = ["confirm_key", "mirror_bucket", "mirror_keys", "versions_before"]
+__all__ = ["BUCKET_WRITES", "confirm_key", "mirror_bucket", "mirror_keys", "versions_before"]
 
 log = logging.getLogger(__name__)
 
 # Upstream HEADs in flight at once for one multi-key write.
 _HEADS = 16
+
+# The "key" whose write version counts every write to its bucket (S3 keys are never empty).
+BUCKET_WRITES = ""
 
 
 async def versions_before(context: Context, bucket: str, keys: Sequence[str]) -> dict[str, int]:
@@ -80,7 +88,9 @@ async def mirror_keys(
     try:
         if await context.backend.get_bucket(bucket) is None:
             return  # a bucket the index does not hold stays unknown until synced
-        bumped = dict(zip(keys, await context.backend.bump_versions(bucket, keys), strict=True))
+        counted = [*keys, BUCKET_WRITES]
+        bumps = await context.backend.bump_versions(bucket, counted)
+        bumped = dict(zip(counted, bumps, strict=True))
         changes: list[VersionedChange] = []
         look = list(confirm)
         for key in deleted:

@@ -124,11 +124,12 @@ def test_concurrent_writers_through_one_proxy(
 
 
 def overtake(
-    gate: UpstreamGate, key: str, first: Callable[[], Any], then: Callable[[], Any]
+    gate: UpstreamGate, held: tuple[str, str], first: Callable[[], Any], then: Callable[[], Any]
 ) -> None:
-    """`first` runs until the upstream answered its HEAD of `key`; that answer is held
-    while `then` runs to the end; then it arrives, late, as answers on a network may."""
-    gate.hold_answer("HEAD", f"/{BUCKET}/{key}")
+    """`first` runs until the upstream answered its `held` (method, path) request; that
+    answer is held while `then` runs to the end; then it arrives, late, as answers on a
+    network may."""
+    gate.hold_answer(*held)
     thread = threading.Thread(target=first)
     thread.start()
     assert gate.held.wait(30)
@@ -143,6 +144,10 @@ def stale_cases(s3: Any, other: Any, proxy: EmbeddedProxy) -> dict[str, tuple[An
 
     def forced_head(key: str) -> Callable[[], Any]:
         return lambda: s3_request("HEAD", proxy.url, f"/{BUCKET}/{key}", headers=forced)
+
+    def forced_list() -> Any:
+        query = [("list-type", "2")]
+        return s3_request("GET", proxy.url, f"/{BUCKET}", query, headers=forced)
 
     return {
         "put-then-delete": (
@@ -161,13 +166,32 @@ def stale_cases(s3: Any, other: Any, proxy: EmbeddedProxy) -> dict[str, tuple[An
             lambda: s3.head_object(Bucket=BUCKET, Key="d"),
             lambda: other.delete_object(Bucket=BUCKET, Key="d"),
         ),
+        # A forced page listed "c" and "d" before these writes; stored late, it would
+        # bring back the old "c" and the deleted "d".
+        "forced-list-then-put": (
+            forced_list,
+            lambda: other.put_object(Bucket=BUCKET, Key="c", Body=b"second!"),
+        ),
+        "forced-list-then-delete": (
+            forced_list,
+            lambda: other.delete_object(Bucket=BUCKET, Key="d"),
+        ),
     }
 
 
+# The upstream answer each case holds back.
+HELD = {
+    "put-then-delete": ("HEAD", f"/{BUCKET}/a"),
+    "put-then-put": ("HEAD", f"/{BUCKET}/b"),
+    "forced-head-then-put": ("HEAD", f"/{BUCKET}/c"),
+    "listed-head-then-delete": ("HEAD", f"/{BUCKET}/d"),
+    "forced-list-then-put": ("GET", f"/{BUCKET}"),
+    "forced-list-then-delete": ("GET", f"/{BUCKET}"),
+}
+
+
 @pytest.mark.parametrize("backend", ["memory", "sqlite", "redis", "two proxies on redis"])
-@pytest.mark.parametrize(
-    "case", ["put-then-delete", "put-then-put", "forced-head-then-put", "listed-head-then-delete"]
-)
+@pytest.mark.parametrize("case", list(HELD))
 def test_a_late_upstream_answer_never_overwrites_a_newer_write(
     make_proxy: Callable[..., EmbeddedProxy],
     s3_upstream: MotoUpstream,
@@ -183,8 +207,7 @@ def test_a_late_upstream_answer_never_overwrites_a_newer_write(
     client_for(s3_upstream.url).put_object(Bucket=BUCKET, Key="d", Body=b"listed")
     assert s3_request("POST", proxy.url, "/_mimicdb/sync", [("bucket", BUCKET)]).ok
     first, then = stale_cases(s3, other, proxy)[case]
-    key = {"put-then-delete": "a", "put-then-put": "b", "forced-head-then-put": "c"}.get(case, "d")
-    overtake(upstream_gate, key, first, then)
+    overtake(upstream_gate, HELD[case], first, then)
     assert index_state(proxy) == index_state(peer) == upstream_state(s3_upstream)
 
 

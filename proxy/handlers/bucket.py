@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from .. import s3xml
-from ..backends.base import BucketRecord, ObjectRecord
+from ..backends.base import BucketRecord, ObjectRecord, VersionedChange
 from ..context import Context
 from ..errors import MalformedXML, NoSuchBucket
 from ..listing import (
@@ -24,9 +25,11 @@ from ..mirror import carry_headers
 from ..payload import read_body
 from ..routing import S3Request
 from ..validation import check_bucket_name
-from ..writes import mirror_bucket, mirror_keys, versions_before
+from ..writes import BUCKET_WRITES, mirror_bucket, mirror_keys, versions_before
 from .forward import forward, forward_whole, reply_response, upstream_headers
 from .service import xml_response
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "create_bucket",
@@ -101,9 +104,13 @@ async def _list(context: Context, request: S3Request, operation: str) -> web.Str
     assert request.bucket is not None
     params = parse_list_request(request.query)
     if request.forced:
+        # The page is stored only if no write passed through the bucket meanwhile.
+        writes = (await versions_before(context, request.bucket, [BUCKET_WRITES])).get(
+            BUCKET_WRITES
+        )
         reply = await forward_whole(context, request)
-        if reply.status == 200 and params.encoding_type is None:
-            await _replace_page(context, request.bucket, params, reply.body)
+        if reply.status == 200 and params.encoding_type is None and writes is not None:
+            await _replace_page(context, request.bucket, params, reply.body, writes)
         elif reply.status == 404 and s3xml.parse_error_code(reply.body) == "NoSuchBucket":
             await context.backend.delete_bucket(request.bucket)
         context.count(operation, "upstream")
@@ -169,8 +176,16 @@ def _render(bucket: BucketRecord, params: ListRequest, result: ListResult) -> by
     return s3xml.list_bucket_result(fields, contents, prefixes, trailer)
 
 
-async def _replace_page(context: Context, bucket: str, params: ListRequest, body: bytes) -> None:
-    """A forced listing page replaces what the index held for the range it covers."""
+async def _replace_page(
+    context: Context, bucket: str, params: ListRequest, body: bytes, writes: int
+) -> None:
+    """A forced listing page replaces what the index held for the range it covers.
+
+    `writes` is the bucket's write count read before the page was asked for: if a write
+    passed through since, the index already holds newer news than the page for some key
+    it cannot name, and the page is not stored. Otherwise each key is stored at the
+    version read here, so a write that bumps it before the store wins.
+    """
     page = s3xml.parse_list_objects(body)
     if await context.backend.get_bucket(bucket) is None:
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -202,13 +217,20 @@ async def _replace_page(context: Context, bucket: str, params: ListRequest, body
                 known[raw] = record
             else:
                 stale.append(record.key)
-    await context.backend.delete_objects(bucket, stale)
     now = time.time()
     merged = [
         replace(carry_headers(r, known.get(r.key.encode("utf-8"))), confirmed_at=now)
         for r in page.records
     ]
-    await context.backend.put_objects(bucket, merged)
+    keys = [BUCKET_WRITES, *stale, *(r.key for r in merged)]
+    [current, *versions] = await context.backend.object_versions(bucket, keys)
+    if current != writes:
+        log.debug("a forced page of %s not stored: a write passed meanwhile", bucket)
+        return
+    gone, kept = versions[: len(stale)], versions[len(stale) :]
+    changes: list[VersionedChange] = [(k, None, v) for k, v in zip(stale, gone, strict=True)]
+    changes += [(r.key, r, v) for r, v in zip(merged, kept, strict=True)]
+    await context.backend.apply_versioned(bucket, changes)
 
 
 async def create_bucket(context: Context, request: S3Request) -> web.StreamResponse:
