@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -222,6 +223,14 @@ def test_an_unreachable_upstream_answers_503_in_bounded_time(
             "HEAD", proxy.url, f"/{BUCKET}/k", headers={"Cache-Control": "no-cache"}
         )
         assert forced.status_code == 503
+        # One answer, not the SDK's retries: the timeout bounds it (a hang would not end;
+        # the bound is loose, for a shared machine).
+        for method, body in [("PUT", b"2"), ("DELETE", b""), ("GET", b"")]:
+            started = time.monotonic()
+            answer = s3_request(method, proxy.url, f"/{BUCKET}/k", body=body)
+            assert answer.status_code == 503
+            assert "<Code>ServiceUnavailable</Code>" in answer.text
+            assert time.monotonic() - started < 5
     finally:
         upstream_gate.release()
     assert s3.head_object(Bucket=BUCKET, Key="k")["ContentLength"] == 1  # nothing was lost
