@@ -5,6 +5,8 @@
 - Repairs: buckets whose index missed a write (`writes`) are kept in the repair
   journal and repaired (verify + patch) as soon as the index answers again. Until
   then, reads of such a bucket go to the upstream, so no stale answer is served.
+- A lost index (a Redis restarted without its data, `Backend.index_lost`): reads go to
+  the upstream while the buckets the index held are synced again.
 - `--resync-every`: every bucket of the index re-synced on a timer.
 - `--unsynced passthrough|sync`: reads of a bucket never synced go to the upstream
   (and the index records what they see); `sync` also starts a sync of that bucket.
@@ -41,6 +43,9 @@ T = TypeVar("T")
 
 # Seconds between checks of an index that is owed repairs but did not answer.
 _REPAIR_RETRY = 1.0
+
+# Seconds between looks at which buckets an index that can be lost holds.
+_INDEX_WATCH = 1.0
 
 
 class IndexKeeper:
@@ -81,6 +86,8 @@ class IndexKeeper:
         await self.report_at_start()
         self.spawn(self._lease_loop())
         self.spawn(self._repair_loop())
+        if self._backend.detects_loss:
+            self.spawn(self._index_loop())
         if self._config.resync_every:
             self.spawn(self._resync_loop(self._config.resync_every))
 
@@ -205,6 +212,30 @@ class IndexKeeper:
             except S3Error as exc:
                 log.warning("background %s failed: %s %s", work.__name__, exc.code, exc.message)
 
+    async def _index_loop(self) -> None:
+        """Remember which buckets the index holds; rebuild them if it is found emptied."""
+        known: list[str] = []
+        while True:
+            await asyncio.sleep(_INDEX_WATCH)
+            try:
+                if self._backend.index_lost():
+                    await self.rebuild(known)
+                else:
+                    known = [bucket.name for bucket in await self._backend.list_buckets()]
+            except S3Error as exc:
+                log.warning("index watch: %s %s", exc.code, exc.message)
+
+    async def rebuild(self, buckets: Sequence[str]) -> None:
+        """Sync `buckets` into an index found emptied, then trust it again."""
+        log.warning("re-syncing %d bucket(s) into the emptied index", len(buckets))
+        for name in buckets:
+            try:
+                await self.sync([name])
+            except NoSuchBucket:
+                pass  # gone upstream meanwhile: the emptied index is right not to hold it
+        await self._backend.rebuilt()
+        log.warning("the index is rebuilt; reads are answered from it again")
+
     async def _lease_loop(self) -> None:
         await self._every(max(0.05, self._config.sync_lease / 2), self.expire_syncs)
 
@@ -282,6 +313,8 @@ class IndexKeeper:
         """The request as it must be served: reads the index cannot answer are forced."""
         if request.method not in ("GET", "HEAD") or request.forced:
             return request
+        if self._backend.index_lost():
+            return replace(request, force=True)
         mode = self._config.unsynced
         if request.bucket is None:
             return replace(request, force=True) if mode != "strict" else request

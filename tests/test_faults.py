@@ -246,3 +246,47 @@ def test_an_upstream_that_refuses_connections_answers_503(
     with pytest.raises(botocore.exceptions.ClientError, match="ServiceUnavailable"):
         s3.put_object(Bucket=BUCKET, Key="k", Body=b"1")
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+
+
+@pytest.fixture
+def volatile_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of its own that keeps nothing across a restart."""
+    directory = tmp_path / "volatile-redis"
+    directory.mkdir()
+    server = RedisServer(directory, persist=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_redis_restarted_empty_is_noticed_and_rebuilt(
+    make_proxy: Callable[..., EmbeddedProxy], volatile_redis: RedisServer
+) -> None:
+    proxy = make_proxy(volatile_redis.url)
+    s3 = client_for(proxy.url)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"kept upstream")
+    wait_for(lambda: proxy.context.keeper.backend.losses == 0, timeout=5)
+    time.sleep(1.5)  # the keeper has seen which buckets the index holds
+    volatile_redis.stop()
+    volatile_redis.start()  # empty: it would answer NoSuchBucket to everything
+    # Never a wrong answer: a 503 while the loss is noticed, then the upstream's own.
+    for _ in range(3):
+        try:
+            assert s3.head_object(Bucket=BUCKET, Key="k")["ContentLength"] == 13
+            break
+        except botocore.exceptions.ClientError as exc:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    else:
+        raise AssertionError("no answer after the restart")
+    assert proxy.context.keeper.backend.losses == 1
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == ["k"]
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET]
+    # The keeper syncs the bucket back in, then the index answers again.
+    wait_for(lambda: not proxy.context.keeper.backend.index_lost(), timeout=30)
+    record = proxy.call(proxy.context.backend.get_object(BUCKET, "k"))
+    assert record is not None and record.size == 13
+    [report] = proxy.call(verify_buckets(proxy.context.backend, proxy.context.upstream, [BUCKET]))
+    assert report.equal, report.lines()

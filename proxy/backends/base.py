@@ -232,6 +232,27 @@ class Backend(abc.ABC):
         await self.list_buckets()
         return True
 
+    # An index found emptied under a running proxy (a Redis restarted without its data)
+    # says that nothing exists, which is not the upstream's truth: reads go upstream
+    # until it is rebuilt. Only a shared, separately run store can be emptied so.
+
+    @property
+    def detects_loss(self) -> bool:
+        """Whether this backend notices being emptied (`losses`)."""
+        return False
+
+    @property
+    def losses(self) -> int:
+        """How many times the index was found emptied under this backend."""
+        return 0
+
+    def index_lost(self) -> bool:
+        """Whether the index was found emptied and is not rebuilt yet."""
+        return False
+
+    async def rebuilt(self) -> None:  # noqa: B027 - optional hook
+        """The index holds the upstream's state again (synced): trust it."""
+
     # Buckets
 
     @abc.abstractmethod

@@ -79,6 +79,29 @@ class GuardedBackend(Backend):
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
 
+    async def _guard(self, call: Awaitable[T]) -> T:
+        """`_guard`, and 503 when the index was found emptied during the call: what the
+        call read may be the emptied index's (the request is then answered by no one)."""
+        losses = self.inner.losses
+        result = await _guard(call)
+        if self.inner.losses != losses:
+            raise IndexUnavailable()
+        return result
+
+    @property
+    def detects_loss(self) -> bool:
+        return self.inner.detects_loss
+
+    @property
+    def losses(self) -> int:
+        return self.inner.losses
+
+    def index_lost(self) -> bool:
+        return self.inner.index_lost()
+
+    async def rebuilt(self) -> None:
+        await _guard(self.inner.rebuilt())
+
     async def open(self) -> None:
         await _guard(self.inner.open())
 
@@ -86,57 +109,57 @@ class GuardedBackend(Backend):
         await self.inner.close()
 
     async def ping(self) -> bool:
-        return await _guard(self.inner.ping())
+        return await self._guard(self.inner.ping())
 
     async def list_buckets(self) -> list[BucketRecord]:
-        return await _guard(self.inner.list_buckets())
+        return await self._guard(self.inner.list_buckets())
 
     async def get_bucket(self, name: str) -> BucketRecord | None:
-        return await _guard(self.inner.get_bucket(name))
+        return await self._guard(self.inner.get_bucket(name))
 
     async def put_bucket(self, bucket: BucketRecord) -> None:
-        await _guard(self.inner.put_bucket(bucket))
+        await self._guard(self.inner.put_bucket(bucket))
 
     async def delete_bucket(self, name: str) -> None:
-        await _guard(self.inner.delete_bucket(name))
+        await self._guard(self.inner.delete_bucket(name))
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        return await _guard(self.inner.get_object(bucket, key))
+        return await self._guard(self.inner.get_object(bucket, key))
 
     async def put_objects(self, bucket: str, records: Iterable[ObjectRecord]) -> None:
-        await _guard(self.inner.put_objects(bucket, records))
+        await self._guard(self.inner.put_objects(bucket, records))
 
     async def delete_objects(self, bucket: str, keys: Iterable[str]) -> None:
-        await _guard(self.inner.delete_objects(bucket, keys))
+        await self._guard(self.inner.delete_objects(bucket, keys))
 
     async def scan(
         self, bucket: str, prefix: bytes, after: bytes | None, limit: int
     ) -> list[ObjectRecord]:
-        return await _guard(self.inner.scan(bucket, prefix, after, limit))
+        return await self._guard(self.inner.scan(bucket, prefix, after, limit))
 
     async def count_objects(self, bucket: str) -> int:
-        return await _guard(self.inner.count_objects(bucket))
+        return await self._guard(self.inner.count_objects(bucket))
 
     async def start_sync(self, bucket: BucketRecord, deadline: float | None = None) -> SyncSession:
-        return _GuardedSync(await _guard(self.inner.start_sync(bucket, deadline)))
+        return _GuardedSync(await self._guard(self.inner.start_sync(bucket, deadline)))
 
     async def expire_syncs(self, now: float) -> list[tuple[str, str]]:
-        return await _guard(self.inner.expire_syncs(now))
+        return await self._guard(self.inner.expire_syncs(now))
 
     async def put_sync_status(self, status: SyncStatus) -> None:
-        await _guard(self.inner.put_sync_status(status))
+        await self._guard(self.inner.put_sync_status(status))
 
     async def sync_statuses(self) -> list[SyncStatus]:
-        return await _guard(self.inner.sync_statuses())
+        return await self._guard(self.inner.sync_statuses())
 
     async def clear_sync_status(self, bucket: str) -> None:
-        await _guard(self.inner.clear_sync_status(bucket))
+        await self._guard(self.inner.clear_sync_status(bucket))
 
     async def object_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
-        return await _guard(self.inner.object_versions(bucket, keys))
+        return await self._guard(self.inner.object_versions(bucket, keys))
 
     async def bump_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
-        return await _guard(self.inner.bump_versions(bucket, keys))
+        return await self._guard(self.inner.bump_versions(bucket, keys))
 
     async def apply_versioned(self, bucket: str, changes: Sequence[VersionedChange]) -> list[bool]:
-        return await _guard(self.inner.apply_versioned(bucket, changes))
+        return await self._guard(self.inner.apply_versioned(bucket, changes))

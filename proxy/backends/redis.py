@@ -11,6 +11,9 @@ Layout (`ns` is the namespace, so several indexes can share one Redis):
 - `{ns}:sync-leases`: sorted set, `<id>:<bucket>` scored by the sync's deadline
 - `{ns}:sync-status`: hash, bucket name -> `SyncStatus` JSON
 - `{ns}:{<bucket>}:ver`: hash, raw key -> write version
+- `{ns}:index`: a random id set when the index is first opened; every new connection
+  reads it back, so a Redis restarted without its data (or another one) is noticed
+  before anything is read from it (`Backend.index_lost`)
 
 Every key of one bucket carries the bucket as hash tag, so a bucket's multi-key
 operations stay in one Cluster slot. Each mutation is atomic: a Lua script (one round
@@ -23,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import logging
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -44,6 +49,8 @@ from .base import (
     key_upper_bound,
 )
 from .redis_scripts import APPLY_VERSIONED, PATCH, RENEW
+
+log = logging.getLogger(__name__)
 
 __all__ = ["RedisBackend"]
 
@@ -258,6 +265,12 @@ class RedisBackend(Backend):
         self._renew = self._redis.register_script(RENEW)
         self._patch = self._redis.register_script(PATCH)
         self._apply_versioned = self._redis.register_script(APPLY_VERSIONED)
+        self._identity_key = f"{namespace}:index"
+        self._identity: bytes | None = None  # the id this index had when opened
+        self._lost = False
+        self._losses = 0
+        # Runs on every new connection, before the command that needed it.
+        self._redis.connection_pool.connection_kwargs["redis_connect_func"] = self._on_connect
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "mimicdb", **kwargs: Any) -> RedisBackend:
@@ -278,6 +291,43 @@ class RedisBackend(Backend):
 
     def _sync_prefix(self, bucket: str) -> str:
         return f"{self._ns}:{{{bucket}}}:sync:"
+
+    async def open(self) -> None:
+        await self._claim_identity()
+
+    async def _claim_identity(self) -> None:
+        """Adopt the index's id, giving it one if it has none (new, or emptied)."""
+        await self._redis.set(self._identity_key, uuid.uuid4().hex, nx=True)
+        identity = await self._redis.get(self._identity_key)
+        self._identity = identity.encode() if isinstance(identity, str) else identity
+        self._lost = False
+
+    async def _on_connect(self, connection: Any) -> None:
+        """redis-py's handshake, then a check that the index is still the one opened."""
+        await connection.on_connect()
+        if self._identity is None:
+            return
+        await connection.send_command("GET", self._identity_key)
+        if await connection.read_response() != self._identity and not self._lost:
+            self._lost, self._losses = True, self._losses + 1
+            log.error(
+                "the Redis index was emptied (restarted without its data, or replaced):"
+                " its answers are not trusted until it is synced again"
+            )
+
+    @property
+    def detects_loss(self) -> bool:
+        return True
+
+    @property
+    def losses(self) -> int:
+        return self._losses
+
+    def index_lost(self) -> bool:
+        return self._lost
+
+    async def rebuilt(self) -> None:
+        await self._claim_identity()
 
     async def close(self) -> None:
         await self._redis.aclose()
