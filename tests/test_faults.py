@@ -33,14 +33,20 @@ BUCKET = "faults"
 UNKNOWN = "?"  # a write whose outcome the client could not see
 
 
+def own_redis(directory: Path, persist: bool) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, stopped after it."""
+    directory.mkdir()
+    server = RedisServer(directory, persist=persist)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(directory, persist=True)
-    server.start()
-    yield server
-    server.stop()
+    yield from own_redis(tmp_path / "redis", persist=True)
 
 
 class Worker(threading.Thread):
@@ -250,15 +256,8 @@ def test_an_upstream_that_refuses_connections_answers_503(
 
 @pytest.fixture
 def volatile_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of its own that keeps nothing across a restart."""
-    directory = tmp_path / "volatile-redis"
-    directory.mkdir()
-    server = RedisServer(directory, persist=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    """One that keeps nothing across a restart."""
+    yield from own_redis(tmp_path / "volatile-redis", persist=False)
 
 
 def test_a_redis_restarted_empty_is_noticed_and_rebuilt(
