@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
-from aiohttp import HttpVersion11, web
+from aiohttp import web
 
 from . import s3xml
 from .access_log import access_log
@@ -18,6 +18,7 @@ from .client_auth import client_auth
 from .config import Config
 from .context import Context
 from .errors import InternalError, InvalidURI, MethodNotAllowed, S3Error
+from .expect import close_if_unread, expect_continue
 from .handlers import admin, bucket, multipart, object, service
 from .handlers.forward import forward
 from .keeper import IndexKeeper
@@ -118,14 +119,6 @@ async def dispatch(http: web.Request) -> web.StreamResponse:
     return await handler(context, request)
 
 
-async def expect_continue(http: web.Request) -> None:
-    """`Expect: 100-continue` is answered; any other Expect is ignored, as S3 ignores it
-    (aiohttp's default answers 417, and a 500 for a value it cannot echo)."""
-    if http.version == HttpVersion11 and http.headers.get("Expect", "").lower() == ("100-continue"):
-        await http.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        http.writer.output_size = 0  # the answer's own body has not begun
-
-
 def create_app(config: Config, backend: Backend | None = None) -> web.Application:
     """The proxy application; the backend is opened and closed with it."""
     # access_log first: outermost, so it sees the status the other middlewares settle on
@@ -144,7 +137,9 @@ def create_app(config: Config, backend: Backend | None = None) -> web.Applicatio
     context.upstream.observe_latency = app[METRICS].observe_upstream
     app.cleanup_ctx.append(partial(_resources, context))
     # [\s\S]: a key may hold a newline, which "." would not match (a bare aiohttp 404)
+    # 100 Continue waits for the body's first read (expect.py), after every check
     app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch, expect_handler=expect_continue)
+    app.on_response_prepare.append(close_if_unread)
     return app
 
 

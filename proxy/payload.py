@@ -27,6 +27,7 @@ from .errors import (
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
 )
+from .expect import continued
 from .signed import PayloadRule
 from .xmlbody import MAX_XML_BODY, check_document, xml_checked
 
@@ -71,7 +72,10 @@ def checked_stream(
 
 
 async def read_body(http: web.Request, limit: int = MAX_XML_BODY) -> bytes:
-    """The whole (small) body, decoded and checked; bigger than `limit` is refused."""
+    """The whole (small) body, decoded and checked; bigger than `limit` is refused.
+
+    An owed `100 Continue` is sent before the first read (expect.py).
+    """
     decoder: ChunkedDecoder | None = None
     chunks: AsyncIterator[bytes] = http.content.iter_chunked(64 * 1024)
     encoding = http.headers.get("Content-Encoding", "")
@@ -81,7 +85,7 @@ async def read_body(http: web.Request, limit: int = MAX_XML_BODY) -> bytes:
     parts: list[bytes] = []
     size = 0
     try:
-        async for chunk in checked_stream(http, chunks, decoder):
+        async for chunk in checked_stream(http, continued(http, chunks), decoder):
             size += len(chunk)
             if size > limit:
                 raise MaxMessageLengthExceeded()

@@ -12,6 +12,7 @@ from multidict import CIMultiDict
 from ..chunked import ChunkedDecoder, is_aws_chunked
 from ..context import Context
 from ..errors import IncompleteBody, MissingContentLength, ServiceUnavailable
+from ..expect import continued
 from ..payload import check_empty_body, checked_stream
 from ..routing import S3Request
 from ..upstream import HOP_BY_HOP, Body, Reply
@@ -70,7 +71,8 @@ async def upstream_body(request: S3Request) -> tuple[Body, int | None]:
     """The body to send on, streamed, and its length (decoded when aws-chunked).
 
     On its way it passes the checks of payload.py (signed hash, chunk signatures,
-    trailers, XML documents), which fail it before its last bytes go upstream.
+    trailers, XML documents), which fail it before its last bytes go upstream. Its
+    first read sends the `100 Continue` an `Expect` asked for (expect.py).
     """
     http = request.http
     if request.method not in ("PUT", "POST"):
@@ -81,7 +83,7 @@ async def upstream_body(request: S3Request) -> tuple[Body, int | None]:
         if declared is None or not declared.isdigit():
             raise MissingContentLength()
         decoder = ChunkedDecoder(http.content)
-        body = checked_stream(http, decoder.chunks(), decoder, xml_root=root)
+        body = continued(http, checked_stream(http, decoder.chunks(), decoder, xml_root=root))
         if int(declared) == 0:
             # Nothing can be held back from an empty body: check it whole before sending.
             return b"".join([chunk async for chunk in _checked(body, 0)]), 0
@@ -95,7 +97,7 @@ async def upstream_body(request: S3Request) -> tuple[Body, int | None]:
     if length == 0:
         check_empty_body(http, xml_root=root)
         return b"", 0
-    body = checked_stream(http, http.content.iter_chunked(_CHUNK), xml_root=root)
+    body = continued(http, checked_stream(http, http.content.iter_chunked(_CHUNK), xml_root=root))
     return _checked(body, length), length
 
 
