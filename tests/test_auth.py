@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 
 from proxy.embedded import EmbeddedProxy
-from tests.fixtures.proxy_server import client_for
-from tests.fixtures.s3_server import MotoUpstream
 from tests.signing import (
     Answer,
     Wire,
@@ -38,11 +36,6 @@ STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
-
-@pytest.fixture
-def moto(s3_upstream: MotoUpstream) -> Any:
-    """A client of the upstream itself, to see what it holds."""
-    return client_for(s3_upstream.url)
 
 
 @pytest.fixture

@@ -281,6 +281,8 @@ def test_a_redis_restarted_empty_is_noticed_and_rebuilt(
     else:
         raise AssertionError("no answer after the restart")
     assert proxy.context.keeper.backend.losses == 1
+    health = s3_request("GET", proxy.url, "/_mimicdb/health").json()
+    assert health["index"] is True  # ready: reads are answered, from upstream for now
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == ["k"]
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET]
     # The keeper syncs the bucket back in, then the index answers again.

@@ -14,13 +14,18 @@ __all__ = ["admin"]
 
 
 async def health(context: Context, http: web.Request) -> web.StreamResponse:
-    """Liveness and readiness: the index answers."""
+    """Liveness and readiness: the index answers. `rebuilding`: it was found emptied and
+    is being synced back, meanwhile reads go upstream (still ready)."""
     try:
         ready = await context.backend.ping()
     except Exception:  # any failure of the index means not ready
         ready = False
     return web.json_response(
-        {"status": "ok" if ready else "unavailable", "index": ready},
+        {
+            "status": "ok" if ready else "unavailable",
+            "index": ready,
+            "rebuilding": context.backend.index_lost(),
+        },
         status=200 if ready else 503,
     )
 
