@@ -27,6 +27,7 @@ __all__ = [
     "RequestNote",
     "access_log",
     "configure_logging",
+    "log_unparsed",
     "note_operation",
 ]
 
@@ -101,14 +102,35 @@ def access_log(domain: str | None) -> Middleware:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "remote": http.remote or "-",
             }
-            logger.info(
-                "%(method)s %(path)s %(operation)s bucket=%(bucket)s status=%(status)s "
-                "from=%(answered_from)s %(duration_ms).1fms",
-                fields,
-                extra={"access": fields},
-            )
+            _log(logger, fields)
 
     return middleware
+
+
+def log_unparsed(remote: str | None, status: int) -> None:
+    """The line of a request aiohttp's parser refused: nothing of it is known but its peer."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if logger.isEnabledFor(logging.INFO):
+        fields: dict[str, object] = {
+            "method": "-",
+            "path": "-",
+            "operation": "-",
+            "bucket": "-",
+            "status": status,
+            "answered_from": "-",
+            "duration_ms": 0.0,
+            "remote": remote or "-",
+        }
+        _log(logger, fields)
+
+
+def _log(logger: logging.Logger, fields: dict[str, object]) -> None:
+    logger.info(
+        "%(method)s %(path)s %(operation)s bucket=%(bucket)s status=%(status)s "
+        "from=%(answered_from)s %(duration_ms).1fms",
+        fields,
+        extra={"access": fields},
+    )
 
 
 class JSONFormatter(logging.Formatter):

@@ -63,7 +63,7 @@ def fetch_admin(url: str, config: Config, endpoint: str) -> tuple[int, bytes]:
             payload_hash=EMPTY_SHA256,
             access_key=pair[0],
             secret_key=pair[1],
-            region=config.region,
+            region=config.client_region or config.region,  # what the proxy accepts
             now=datetime.now(UTC),
             session_token=pair[2],
         )

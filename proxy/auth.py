@@ -1,9 +1,10 @@
 """Verifying clients as S3 does: Signature V4 and V2, in the header or presigned, as pure functions.
 
-`verify` takes what the client sent, the key pairs the proxy knows and the time; it
-returns who signed and what the body must still satisfy (`PayloadRule`), or raises
-the error S3 would answer. Paths and queries are checked as sent and as S3 encodes
-them, so a client that escapes a little more or less than the SDKs still verifies.
+`verify` takes what the client sent, the key pairs the proxy knows, the time and,
+optionally, the one region V4 credential scopes may name; it returns who signed and
+what the body must still satisfy (`PayloadRule`), or raises the error S3 would
+answer. Paths and queries are checked as sent and as S3 encodes them, so a client
+that escapes a little more or less than the SDKs still verifies.
 Signature V2 lives in `sigv2.py`; what both share, in `signed.py`.
 """
 
@@ -77,8 +78,16 @@ def host_bucket(host: str, domain: str | None) -> str | None:
     return name[: -len(suffix)] if name.endswith(suffix) and len(name) > len(suffix) else None
 
 
-def verify(request: SignedRequest, keys: Mapping[str, AccessKey], now: datetime) -> Verified:
-    """Check the request's signature; return the signer or raise S3's error."""
+def verify(
+    request: SignedRequest,
+    keys: Mapping[str, AccessKey],
+    now: datetime,
+    region: str | None = None,
+) -> Verified:
+    """Check the request's signature; return the signer or raise S3's error.
+
+    With `region`, a V4 credential scope must name it (V2 names no region).
+    """
     pairs = query_pairs(request.raw_query, plus_is_space=False)
     names = {name.decode("utf-8", "replace") for name, _ in pairs}
     authorization = request.headers.get("authorization")
@@ -92,7 +101,7 @@ def verify(request: SignedRequest, keys: Mapping[str, AccessKey], now: datetime)
         )
     if authorization is not None:
         if authorization.startswith(sigv4.ALGORITHM + " "):
-            return _verify_v4_header(request, authorization, keys, now)
+            return _verify_v4_header(request, authorization, keys, now, region)
         if authorization.startswith("AWS "):
             return sigv2.verify_v2_header(request, authorization, keys, now)
         raise InvalidArgument(
@@ -101,7 +110,7 @@ def verify(request: SignedRequest, keys: Mapping[str, AccessKey], now: datetime)
             ArgumentValue=authorization[:64],
         )
     if v4_query:
-        return _verify_v4_presigned(request, first_params(pairs), keys, now)
+        return _verify_v4_presigned(request, first_params(pairs), keys, now, region)
     if v2_query:
         return sigv2.verify_v2_presigned(request, first_params(pairs), keys, now)
     raise AccessDenied()
@@ -123,6 +132,11 @@ def _parse_credential(value: str) -> tuple[str, str, str, str] | None:
     if service != "s3" or terminal != "aws4_request" or not re.fullmatch(r"\d{8}", date):
         return None
     return key, date, region, sigv4.credential_scope(date, region)
+
+
+def _wrong_region(sent: str, expected: str) -> str:
+    """S3's words for a credential scope that names another region than the one expected."""
+    return f"the region '{sent}' is wrong; expecting '{expected}'"
 
 
 def _parse_v4_header(value: str) -> dict[str, str]:
@@ -213,7 +227,11 @@ def _payload_rule(
 
 
 def _verify_v4_header(
-    request: SignedRequest, authorization: str, keys: Mapping[str, AccessKey], now: datetime
+    request: SignedRequest,
+    authorization: str,
+    keys: Mapping[str, AccessKey],
+    now: datetime,
+    expected_region: str | None,
 ) -> Verified:
     fields = _parse_v4_header(authorization)
     credential = _parse_credential(fields["Credential"])
@@ -223,6 +241,11 @@ def _verify_v4_header(
             '"<YOUR-AKID>/YYYYMMDD/REGION/s3/aws4_request".'
         )
     access_key, date, _region, scope = credential
+    if expected_region is not None and _region != expected_region:
+        raise AuthorizationHeaderMalformed(
+            "The authorization header is malformed; " + _wrong_region(_region, expected_region),
+            Region=expected_region,
+        )
     key = lookup_key(keys, access_key)
     content_sha256 = request.headers.get("x-amz-content-sha256")
     if content_sha256 is None:
@@ -264,7 +287,11 @@ def _verify_v4_header(
 
 
 def _verify_v4_presigned(
-    request: SignedRequest, params: dict[str, str], keys: Mapping[str, AccessKey], now: datetime
+    request: SignedRequest,
+    params: dict[str, str],
+    keys: Mapping[str, AccessKey],
+    now: datetime,
+    expected_region: str | None,
 ) -> Verified:
     missing = [name for name in _PRESIGNED_V4 if name not in params]
     if missing:
@@ -282,6 +309,12 @@ def _verify_v4_presigned(
             'expecting "<YOUR-AKID>/YYYYMMDD/REGION/s3/aws4_request".'
         )
     access_key, date, region, scope = credential
+    if expected_region is not None and region != expected_region:
+        raise AuthorizationQueryParametersError(
+            "Error parsing the X-Amz-Credential parameter; "
+            + _wrong_region(region, expected_region),
+            Region=expected_region,
+        )
     key = lookup_key(keys, access_key)
     moment = _amz_time(params["X-Amz-Date"])
     if moment is None:

@@ -8,6 +8,7 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -28,6 +29,7 @@ from .config import (
 )
 from .index_commands import run_sync, run_verify
 from .keeper import UNSYNCED_MODES
+from .server import make_runner
 from .startup import StartupError, layered_env, preflight
 
 __all__ = ["build_parser", "main"]
@@ -112,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(MIMICDB_CREDENTIALS_FILE); the upstream pair is always accepted",
     )
     serve.add_argument(
+        "--client-region",
+        metavar="REGION",
+        help="the only region clients' Signature V4 credential scopes may name; others are "
+        "refused with S3's AuthorizationHeaderMalformed (MIMICDB_CLIENT_REGION; default any "
+        "region). Off by default: the proxy re-signs every request for the upstream itself, "
+        "and botocore answers that error by going to AWS's regional endpoint, past the proxy",
+    )
+    serve.add_argument(
         "--domain",
         help="the proxy's domain for virtual-host addressing, bucket.DOMAIN (MIMICDB_DOMAIN)",
     )
@@ -172,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.add_argument("--json", action="store_true", help="print the raw JSON document")
     stats.add_argument("--listen", help="HOST:PORT the proxy listens on, when --url is not given")
+    stats.add_argument(
+        "--client-region",
+        metavar="REGION",
+        help="the region to sign for, when the proxy was started with --client-region "
+        "(MIMICDB_CLIENT_REGION; default --region's)",
+    )
     config_flags(stats)
     return parser
 
@@ -204,6 +220,7 @@ def _config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
             "anonymous",
             "public_metrics",
             "credentials_file",
+            "client_region",
             "log_format",
             "list_price",
             "get_price",
@@ -268,15 +285,38 @@ def serve(config: Config) -> int:
         __version__, config.host, config.port, config.upstream, config.backend,
     )  # fmt: skip
     try:
-        # access_log=None: proxy.access_log writes the one line per request
-        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+        asyncio.run(_serve_until_stopped(app, config.host, config.port))
     except OSError as exc:
         print(
             f"mimicdb-proxy: cannot listen on {config.host}:{config.port}: {exc.strerror}",
             file=sys.stderr,
         )
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
+        pass
     return 0
+
+
+# Idle keep-alive connections close after this long, as under web.run_app before.
+_KEEPALIVE_TIMEOUT = 75.0
+
+
+async def _serve_until_stopped(app: web.Application, host: str, port: int) -> None:
+    """Serve `app` on host:port until SIGINT or SIGTERM, then shut it down cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    runner = make_runner(app, keepalive_timeout=_KEEPALIVE_TIMEOUT)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        for signum in signals:
+            loop.remove_signal_handler(signum)
 
 
 def _stats(args: argparse.Namespace, config: Config) -> int:

@@ -78,7 +78,8 @@ def client_auth(config: Config) -> Middleware:
         http = request
         if config.anonymous or (config.public_metrics and _is_probe(http)):
             return await handler(http)
-        verified = verify(signed_request(http, config.domain), keys, datetime.now(UTC))
+        signed = signed_request(http, config.domain)
+        verified = verify(signed, keys, datetime.now(UTC), region=config.client_region)
         authorize(verified.key, operation_of(http, config.domain))
         http[CLIENT_KEY] = verified.key
         http[PAYLOAD] = verified.payload

@@ -43,6 +43,7 @@ ENV_VARS = {
     "MIMICDB_CLIENT_SECRET_ACCESS_KEY": "client_secret_key",
     "MIMICDB_CLIENT_BUCKETS": "client_buckets",
     "MIMICDB_CLIENT_READ_ONLY": "client_read_only",
+    "MIMICDB_CLIENT_REGION": "client_region",
     "MIMICDB_UPSTREAM_ANONYMOUS": "upstream_anonymous",
     "MIMICDB_LOG_FORMAT": "log_format",
     "MIMICDB_LIST_PRICE": "list_price",
@@ -89,6 +90,10 @@ class Config:
     public_metrics: bool = False
     credentials_file: str | None = None
     client_keys: tuple[AccessKey, ...] = ()
+    # The one region a client's V4 credential scope may name; None accepts any. Off by
+    # default: botocore answers a wrong-region error by going to AWS's regional
+    # endpoint itself, past the proxy (which re-signs every request upstream anyway).
+    client_region: str | None = None
     upstream_anonymous: bool = False  # no credentials on purpose: upstream requests unsigned
     log_format: str = "text"  # "text" or "json" (one object per line)
     # dollars per 1,000 requests, S3 Standard list prices: what avoided requests would cost
@@ -125,6 +130,8 @@ class Config:
             values["anonymous"] = parse_flag(str(values["anonymous"]))
         if "public_metrics" in values:
             values["public_metrics"] = parse_flag(str(values["public_metrics"]))
+        if "client_region" in values:
+            values["client_region"] = str(values["client_region"]).strip() or None
         if "sync_workers" in values:
             values["sync_workers"] = int(str(values["sync_workers"]))
         if "sync_lease" in values:

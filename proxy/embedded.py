@@ -21,6 +21,7 @@ from .app import CONTEXT, create_app
 from .backends.base import Backend
 from .config import Config
 from .context import Context
+from .server import make_runner
 
 __all__ = ["EmbeddedProxy"]
 
@@ -87,7 +88,7 @@ class EmbeddedProxy:
 
     async def _serve(self) -> int:
         self.app = create_app(self._config, self._backend)
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = make_runner(self.app)
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, self._config.host, self._config.port, ssl_context=self._ssl_context

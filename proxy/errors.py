@@ -14,6 +14,7 @@ __all__ = [
     "SignatureDoesNotMatch",
     "XAmzContentSHA256Mismatch",
     "BadDigest",
+    "BadRequest",
     "EntityTooLarge",
     "IncompleteBody",
     "InternalError",
@@ -29,6 +30,7 @@ __all__ = [
     "NoSuchKey",
     "NotImplementedError_",
     "PreconditionFailed",
+    "RequestHeaderSectionTooLarge",
     "S3Error",
     "ServiceUnavailable",
 ]
@@ -55,6 +57,10 @@ class AccessDenied(S3Error):
 class BadDigest(S3Error):
     code, status = "BadDigest", 400
     message = "The Content-MD5 you specified did not match what we received."
+
+
+class BadRequest(S3Error):
+    code, status, message = "BadRequest", 400, "An error occurred when parsing the HTTP request."
 
 
 class EntityTooLarge(S3Error):
@@ -115,6 +121,11 @@ class NotImplementedError_(S3Error):  # noqa: N801 - the S3 code is NotImplement
 class PreconditionFailed(S3Error):
     code, status = "PreconditionFailed", 412
     message = "At least one of the pre-conditions you specified did not hold"
+
+
+class RequestHeaderSectionTooLarge(S3Error):
+    code, status = "RequestHeaderSectionTooLarge", 400
+    message = "Your request header section exceeds the maximum allowed size."
 
 
 class ServiceUnavailable(S3Error):

@@ -114,13 +114,14 @@ def sign_v4(
     key: str = KEY,
     secret: str = SECRET,
     when: datetime | None = None,
+    region: str = REGION,
 ) -> Wire:
     """A SigV4 Authorization-header request; `url` is already encoded as it should be sent."""
     request = _request(method, url, headers, body)
     sha = content_sha256 or hashlib.sha256(body).hexdigest()
     request.headers["X-Amz-Content-SHA256"] = sha
     with clock(when or datetime.now(UTC)):
-        _V4(Credentials(key, secret), "s3", REGION).add_auth(request)
+        _V4(Credentials(key, secret), "s3", region).add_auth(request)
     return _wire(request)
 
 
@@ -132,11 +133,12 @@ def presign_v4(
     key: str = KEY,
     secret: str = SECRET,
     when: datetime | None = None,
+    region: str = REGION,
 ) -> Wire:
     """A SigV4 presigned request: the signature in the query."""
     request = _request(method, url, None, b"")
     with clock(when or datetime.now(UTC)):
-        S3SigV4QueryAuth(Credentials(key, secret), "s3", REGION, expires=expires).add_auth(request)
+        S3SigV4QueryAuth(Credentials(key, secret), "s3", region, expires=expires).add_auth(request)
     wire = _wire(request)
     return replace(wire, headers={"Host": urlsplit(url).netloc})
 
@@ -204,9 +206,11 @@ def chunk_signer(secret: str, amz_date: str, region: str = REGION) -> tuple[byte
     return key, f"{amz_date[:8]}/{region}/s3/aws4_request"
 
 
-def chunk_signature(secret: str, amz_date: str, previous: str, data: bytes) -> str:
+def chunk_signature(
+    secret: str, amz_date: str, previous: str, data: bytes, region: str = REGION
+) -> str:
     """One chunk's signature, chained to the previous one (AWS's sigv4-streaming)."""
-    key, scope = chunk_signer(secret, amz_date)
+    key, scope = chunk_signer(secret, amz_date, region)
     text = "\n".join(
         [
             "AWS4-HMAC-SHA256-PAYLOAD",
@@ -220,9 +224,11 @@ def chunk_signature(secret: str, amz_date: str, previous: str, data: bytes) -> s
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def trailer_signature(secret: str, amz_date: str, previous: str, trailer: str) -> str:
+def trailer_signature(
+    secret: str, amz_date: str, previous: str, trailer: str, region: str = REGION
+) -> str:
     """The trailing headers' signature (`trailer` is `name:value\\n` lines)."""
-    key, scope = chunk_signer(secret, amz_date)
+    key, scope = chunk_signer(secret, amz_date, region)
     digest = hashlib.sha256(trailer.encode()).hexdigest()
     text = "\n".join(["AWS4-HMAC-SHA256-TRAILER", amz_date, scope, previous, digest])
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
@@ -236,6 +242,7 @@ def chunked_body(
     secret: str = SECRET,
     trailer: tuple[str, str] | None = None,
     sign_trailer: bool = False,
+    region: str = REGION,
 ) -> bytes:
     """An aws-chunked body: signed chunks when `seed` is given, then an optional trailer."""
     out = b""
@@ -243,14 +250,14 @@ def chunked_body(
     for data in [*chunks, b""]:
         header = f"{len(data):x}"
         if seed is not None:
-            previous = chunk_signature(secret, amz_date, previous, data)
+            previous = chunk_signature(secret, amz_date, previous, data, region)
             header += f";chunk-signature={previous}"
         out += header.encode() + b"\r\n" + data + (b"\r\n" if data else b"")
     if trailer is not None:
         line = f"{trailer[0]}:{trailer[1]}"
         out += line.encode() + b"\r\n"
         if sign_trailer:
-            signature = trailer_signature(secret, amz_date, previous, line + "\n")
+            signature = trailer_signature(secret, amz_date, previous, line + "\n", region)
             out += f"x-amz-trailer-signature:{signature}".encode() + b"\r\n"
     return out + b"\r\n"
 

@@ -21,16 +21,10 @@ from proxy.embedded import EmbeddedProxy
 from proxy.errors import S3Error
 from proxy.validation import check_method
 from proxy.xmlbody import xml_root
-from tests.fixtures.proxy_server import client_for
-from tests.fixtures.s3_server import MotoUpstream
 from tests.signing import Answer, Wire, chunked_body, seed_signature, send, sign_v4
 
 BUCKET = "hostile"
 
-
-@pytest.fixture
-def moto(s3_upstream: MotoUpstream) -> Any:
-    return client_for(s3_upstream.url)
 
 
 @pytest.fixture
@@ -257,15 +251,19 @@ def test_invalid_utf8_in_the_path(proxy: EmbeddedProxy, moto: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers", [{"x-amz-meta-big": "v" * 20000}, {"x-amz-meta-del": "a\x7fb"}], ids=["big", "del"]
+    ("headers", "code"),
+    [
+        ({"x-amz-meta-big": "v" * 20000}, "RequestHeaderSectionTooLarge"),
+        ({"x-amz-meta-del": "a\x7fb"}, "BadRequest"),
+    ],
+    ids=["big", "del"],
 )
 def test_headers_http_refuses_and_the_proxy_goes_on(
-    proxy: EmbeddedProxy, headers: dict[str, str]
+    proxy: EmbeddedProxy, headers: dict[str, str], code: str
 ) -> None:
-    """aiohttp's HTTP parser answers these 400 itself (plain text, S3 would send XML)."""
-    answer = send(proxy.url, sign_v4("GET", f"{proxy.url}/{BUCKET}", headers))
-    assert answer.status == 400
-    assert b"Traceback" not in answer.body
+    """aiohttp's HTTP parser refuses these before any handler: S3's error all the same
+    (more of them, on raw sockets, in test_malformed_http.py)."""
+    refused(send(proxy.url, sign_v4("GET", f"{proxy.url}/{BUCKET}", headers)), 400, code)
     assert send(proxy.url, sign_v4("GET", f"{proxy.url}/{BUCKET}")).status == 200
 
 
