@@ -3,8 +3,10 @@
 - Sync leases: sessions of syncs whose process died are expired, and their bucket's
   status turns to "failed"; at start the keeper says which buckets' last sync failed.
 - Repairs: buckets whose index missed a write (`writes`) are kept in the repair
-  journal and repaired (verify + patch) as soon as the index answers again. Until
-  then, reads of such a bucket go to the upstream, so no stale answer is served.
+  journal; as soon as the index answers again the mark is published in it (so every
+  proxy on that index sees it within a second) and repaired (verify + patch) by
+  whichever proxy gets there first. Until then, reads of such a bucket go to the
+  upstream, so no stale answer is served.
 - A lost index (a Redis restarted without its data, `Backend.index_lost`): reads go to
   the upstream while the buckets the index held are synced again.
 - `--resync-every`: every bucket of the index re-synced on a timer.
@@ -16,10 +18,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from typing import TypeVar
 
@@ -41,7 +45,7 @@ UNSYNCED_MODES = ("strict", "passthrough", "sync")
 
 T = TypeVar("T")
 
-# Seconds between checks of an index that is owed repairs but did not answer.
+# Seconds between looks at the repair marks in the index (and retries of a repair).
 _REPAIR_RETRY = 1.0
 
 # Seconds between looks at which buckets an index that can be lost holds.
@@ -63,6 +67,8 @@ class IndexKeeper:
         # One sync, verify or repair at a time per proxy: each is parallel inside.
         self._walking = asyncio.Lock()
         self._wake_repairs = asyncio.Event()
+        # bucket -> token of the repair marks in the index, as last read
+        self._published: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._background_syncs: set[str] = set()
         # every sync this proxy ran (admin, --resync-every, --unsynced sync), for metrics:
@@ -260,52 +266,58 @@ class IndexKeeper:
 
     def needs_repair(self, bucket: str) -> bool:
         """Whether reads of `bucket` must not be answered from the index yet."""
-        return bucket in self.journal
+        return bucket in self.journal or bucket in self._published
 
     async def _repair_loop(self) -> None:
         while True:
-            if not len(self.journal):
-                self._wake_repairs.clear()
-                await self._wake_repairs.wait()
+            self._wake_repairs.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_repairs.wait(), _REPAIR_RETRY)
             await self.repair_pending()
-            if len(self.journal):
-                await asyncio.sleep(_REPAIR_RETRY)
 
     async def repair_pending(self) -> int:
-        """Repair every marked bucket the index can be reached for; how many were repaired."""
+        """Publish this proxy's marks in the index, then repair every mark it holds (any
+        proxy's); how many were repaired. Nothing happens while the index does not answer.
+        """
         try:
-            await self._backend.ping()
+            for mark in self.journal.marks():
+                await self._backend.put_repair_mark(mark.bucket, _token(mark))
+            self._published = await self._backend.repair_marks()
         except S3Error:
             return 0
         repaired = 0
-        for mark in self.journal.marks():
+        for bucket, token in sorted(self._published.items()):
             try:
-                await self._repair(mark)
+                await self._repair(bucket, _adds_bucket(token))
+                await self._backend.clear_repair_mark(bucket, token)
             except S3Error as exc:
-                log.warning("repair of %s failed (%s); retrying", mark.bucket, exc.code)
+                log.warning("repair of %s failed (%s); retrying", bucket, exc.code)
                 return repaired
-            self.journal.clear(mark)
+            del self._published[bucket]
+            for mark in self.journal.marks():
+                if mark.bucket == bucket and _token(mark) == token:
+                    self.journal.clear(mark)
             repaired += 1
         return repaired
 
-    async def _repair(self, mark: RepairMark) -> None:
+    async def _repair(self, bucket: str, add_bucket: bool) -> None:
         async with self._walking:
             listed = {b.name: b for b in await upstream_buckets(self._upstream)}
-            known = await self._backend.get_bucket(mark.bucket) is not None
+            known = await self._backend.get_bucket(bucket) is not None
             # A bucket the index does not hold stays unknown (the strict default), unless
             # the missed write was the one that should have added it.
-            if not known and not (mark.add_bucket and mark.bucket in listed):
+            if not known and not (add_bucket and bucket in listed):
                 return
             run = verify_bucket(
                 self._backend,
                 self._upstream,
-                mark.bucket,
-                mark.bucket in listed,
+                bucket,
+                bucket in listed,
                 True,
                 self.options,
             )
-            report = await self._tracked([mark.bucket], "verify", run)
-            log.warning("bucket %s repaired: %s", mark.bucket, report.lines()[0])
+            report = await self._tracked([bucket], "verify", run)
+            log.warning("bucket %s repaired: %s", bucket, report.lines()[0])
 
     # Reads: from the index, or not
 
@@ -348,7 +360,27 @@ class IndexKeeper:
             "repairs": [
                 {"bucket": m.bucket, "marked_at": m.marked_at, "reason": m.reason}
                 for m in self.journal.marks()
+            ]
+            + [
+                {"bucket": bucket, "reason": "marked by another proxy on this index"}
+                for bucket in sorted(self._published)
+                if bucket not in self.journal
             ],
             "unsynced": self._config.unsynced,
             "resync_every": self._config.resync_every,
         }
+
+
+def _token(mark: RepairMark) -> str:
+    """A journal mark as published in the index: which mark it is, and its add_bucket."""
+    return json.dumps(
+        {"marked_at": mark.marked_at, "generation": mark.generation, "add": mark.add_bucket}
+    )
+
+
+def _adds_bucket(token: str) -> bool:
+    """Whether a published mark's missed write created its bucket."""
+    try:
+        return bool(json.loads(token).get("add", False))
+    except (ValueError, AttributeError):
+        return False

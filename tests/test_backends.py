@@ -596,6 +596,19 @@ async def test_sync_statuses_round_trip(backend: Backend) -> None:
     assert await backend.sync_statuses() == [done]
 
 
+async def test_repair_marks_are_cleared_only_by_their_own_token(backend: Backend) -> None:
+    assert await backend.repair_marks() == {}
+    await backend.put_repair_mark("a", "first")
+    await backend.put_repair_mark("b", "other")
+    assert await backend.repair_marks() == {"a": "first", "b": "other"}
+    await backend.put_repair_mark("a", "second")  # marked again while being repaired
+    assert not await backend.clear_repair_mark("a", "first")
+    assert await backend.repair_marks() == {"a": "second", "b": "other"}
+    assert await backend.clear_repair_mark("a", "second")
+    assert not await backend.clear_repair_mark("missing", "x")
+    assert await backend.repair_marks() == {"b": "other"}
+
+
 async def test_write_versions_count_per_key(backend: Backend) -> None:
     assert await backend.object_versions("bucket", ["a", "é"]) == [0, 0]
     assert await backend.bump_versions("bucket", ["a", "é"]) == [1, 1]

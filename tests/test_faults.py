@@ -202,6 +202,38 @@ def test_reads_of_a_bucket_owed_a_repair_go_upstream(
     assert record is not None and record.size == len(b"newer")
 
 
+def test_a_repair_mark_reaches_every_proxy_on_the_index(
+    make_proxy: Callable[..., EmbeddedProxy],
+    persistent_redis: RedisServer,
+    upstream_gate: UpstreamGate,
+    tmp_path: Path,
+) -> None:
+    def proxy(name: str) -> EmbeddedProxy:
+        state = str(tmp_path / name)
+        return make_proxy(persistent_redis.url, upstream=upstream_gate.url, state_dir=state)
+
+    first, second = proxy("first"), proxy("second")
+    s3, peer = client_for(first.url), client_for(second.url)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"old")
+    persistent_redis.stop()
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"newer")  # only `first` knows it was missed
+    assert first.context.keeper.needs_repair(BUCKET)
+    assert not second.context.keeper.needs_repair(BUCKET)
+    upstream_gate.hold()  # the repairs' listings wait, so the mark stands meanwhile
+    try:
+        persistent_redis.start()
+        wait_for(lambda: second.context.keeper.needs_repair(BUCKET), timeout=30)
+        # `second` reads the bucket upstream, not from the index that still says "old".
+        assert peer.head_object(Bucket=BUCKET, Key="k")["ContentLength"] == len(b"newer")
+    finally:
+        upstream_gate.release()
+    keepers = [first.context.keeper, second.context.keeper]
+    wait_for(lambda: not any(keeper.needs_repair(BUCKET) for keeper in keepers), timeout=60)
+    record = second.call(second.context.backend.get_object(BUCKET, "k"))
+    assert record is not None and record.size == len(b"newer")
+
+
 def test_an_unreachable_upstream_answers_503_in_bounded_time(
     make_proxy: Callable[..., EmbeddedProxy], upstream_gate: UpstreamGate
 ) -> None:

@@ -320,6 +320,22 @@ class Backend(abc.ABC):
     async def clear_sync_status(self, bucket: str) -> None:
         """Forget a bucket's status."""
 
+    # Repair marks: buckets whose index missed a write, published by the proxy that
+    # forwarded it (keeper.py), so that every proxy on this index reads them upstream
+    # and any of them may repair them.
+
+    @abc.abstractmethod
+    async def put_repair_mark(self, bucket: str, token: str) -> None:
+        """Mark `bucket` owed a repair; `token` names this mark (replacing any other)."""
+
+    @abc.abstractmethod
+    async def repair_marks(self) -> dict[str, str]:
+        """Every bucket owed a repair, with its mark's token."""
+
+    @abc.abstractmethod
+    async def clear_repair_mark(self, bucket: str, token: str) -> bool:
+        """Forget the mark if it is still `token` (not marked again since); whether it was."""
+
     # Write versions: a counter per key, bumped after each write that passed through, so
     # that of two concurrent writers only the later one's view of the upstream is stored.
     # Versions outlive their bucket (a deleted and re-created bucket never reuses one).

@@ -156,6 +156,15 @@ class GuardedBackend(Backend):
     async def clear_sync_status(self, bucket: str) -> None:
         await self._guard(self.inner.clear_sync_status(bucket))
 
+    async def put_repair_mark(self, bucket: str, token: str) -> None:
+        await self._guard(self.inner.put_repair_mark(bucket, token))
+
+    async def repair_marks(self) -> dict[str, str]:
+        return await self._guard(self.inner.repair_marks())
+
+    async def clear_repair_mark(self, bucket: str, token: str) -> bool:
+        return await self._guard(self.inner.clear_repair_mark(bucket, token))
+
     async def object_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
         return await self._guard(self.inner.object_versions(bucket, keys))
 

@@ -130,6 +130,7 @@ class MemoryBackend(Backend):
         self._next_sync = 0
         self._leases: dict[str, tuple[str, float]] = {}  # open sync id -> (bucket, deadline)
         self._statuses: dict[str, SyncStatus] = {}
+        self._repairs: dict[str, str] = {}
         self._versions: dict[str, dict[str, int]] = {}
 
     def _end(self, session_id: str) -> None:
@@ -222,6 +223,18 @@ class MemoryBackend(Backend):
 
     async def clear_sync_status(self, bucket: str) -> None:
         self._statuses.pop(bucket, None)
+
+    async def put_repair_mark(self, bucket: str, token: str) -> None:
+        self._repairs[bucket] = token
+
+    async def repair_marks(self) -> dict[str, str]:
+        return dict(self._repairs)
+
+    async def clear_repair_mark(self, bucket: str, token: str) -> bool:
+        if self._repairs.get(bucket) != token:
+            return False
+        del self._repairs[bucket]
+        return True
 
     async def object_versions(self, bucket: str, keys: Sequence[str]) -> list[int]:
         versions = self._versions.get(bucket, {})

@@ -10,6 +10,7 @@ Layout (`ns` is the namespace, so several indexes can share one Redis):
   written while it runs
 - `{ns}:sync-leases`: sorted set, `<id>:<bucket>` scored by the sync's deadline
 - `{ns}:sync-status`: hash, bucket name -> `SyncStatus` JSON
+- `{ns}:repairs`: hash, bucket name -> the token of its repair mark
 - `{ns}:{<bucket>}:ver`: hash, raw key -> write version
 - `{ns}:index`: a random id set when the index is first opened; every new connection
   reads it back, so a Redis restarted without its data (or another one) is noticed
@@ -96,6 +97,18 @@ return 1
 
 # KEYS: buckets, keys, meta, syncs. ARGV: bucket, sync key prefix.
 # Open syncs stop tracking writes; their staged state stays until commit or abort.
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# KEYS[1] a hash; ARGV field, value: delete the field only if it still holds the value.
+_CLEAR_IF_EQUAL = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
 _DELETE_BUCKET = """
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('UNLINK', KEYS[2], KEYS[3])
@@ -257,6 +270,8 @@ class RedisBackend(Backend):
         self._buckets = f"{namespace}:buckets"
         self._leases = f"{namespace}:sync-leases"
         self._statuses = f"{namespace}:sync-status"
+        self._repairs = f"{namespace}:repairs"
+        self._clear_repair = self._redis.register_script(_CLEAR_IF_EQUAL)
         self._scan = self._redis.register_script(_SCAN)
         self._put = self._redis.register_script(_PUT)
         self._delete = self._redis.register_script(_DELETE)
@@ -430,6 +445,16 @@ class RedisBackend(Backend):
 
     async def clear_sync_status(self, bucket: str) -> None:
         await self._redis.hdel(self._statuses, bucket)
+
+    async def put_repair_mark(self, bucket: str, token: str) -> None:
+        await self._redis.hset(self._repairs, bucket, token)
+
+    async def repair_marks(self) -> dict[str, str]:
+        marks = await self._redis.hgetall(self._repairs)
+        return {_text(bucket): _text(token) for bucket, token in marks.items()}
+
+    async def clear_repair_mark(self, bucket: str, token: str) -> bool:
+        return bool(await self._clear_repair(keys=[self._repairs], args=[bucket, token]))
 
     def _versions_key(self, bucket: str) -> str:
         return f"{self._ns}:{{{bucket}}}:ver"

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS sync_status (
     bucket TEXT PRIMARY KEY,
     record TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repair_marks (
+    bucket TEXT PRIMARY KEY,
+    token TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS versions (
     bucket TEXT NOT NULL,
     key BLOB NOT NULL,
@@ -348,6 +352,23 @@ class SQLiteBackend(Backend):
     async def clear_sync_status(self, bucket: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM sync_status WHERE bucket = ?", (bucket,))
+
+    async def put_repair_mark(self, bucket: str, token: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO repair_marks (bucket, token) VALUES (?, ?)", (bucket, token)
+            )
+
+    async def repair_marks(self) -> dict[str, str]:
+        rows = self._db.execute("SELECT bucket, token FROM repair_marks")
+        return {bucket: token for bucket, token in rows}
+
+    async def clear_repair_mark(self, bucket: str, token: str) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM repair_marks WHERE bucket = ? AND token = ?", (bucket, token)
+            )
+            return cursor.rowcount > 0
 
     def _versions(self, db: sqlite3.Connection, bucket: str, raws: Sequence[bytes]) -> list[int]:
         out = []
