@@ -23,6 +23,7 @@ from .errors import (
     AuthorizationQueryParametersError,
     InvalidArgument,
     InvalidRequest,
+    S3Error,
     SignatureDoesNotMatch,
 )
 from .signed import (
@@ -134,9 +135,24 @@ def _parse_credential(value: str) -> tuple[str, str, str, str] | None:
     return key, date, region, sigv4.credential_scope(date, region)
 
 
-def _wrong_region(sent: str, expected: str) -> str:
-    """S3's words for a credential scope that names another region than the one expected."""
-    return f"the region '{sent}' is wrong; expecting '{expected}'"
+def _checked_credential(
+    value: str, error: type[S3Error], where: str, expected_region: str | None
+) -> tuple[str, str, str, str]:
+    """`_parse_credential`, or `error` in S3's words (`where` says which credential): a
+    malformed one, or one naming another region than `expected_region`."""
+    credential = _parse_credential(value)
+    if credential is None:
+        raise error(
+            where + "the Credential is mal-formed; "
+            'expecting "<YOUR-AKID>/YYYYMMDD/REGION/s3/aws4_request".'
+        )
+    region = credential[2]
+    if expected_region is not None and region != expected_region:
+        raise error(
+            where + f"the region '{region}' is wrong; expecting '{expected_region}'",
+            Region=expected_region,
+        )
+    return credential
 
 
 def _parse_v4_header(value: str) -> dict[str, str]:
@@ -234,18 +250,12 @@ def _verify_v4_header(
     expected_region: str | None,
 ) -> Verified:
     fields = _parse_v4_header(authorization)
-    credential = _parse_credential(fields["Credential"])
-    if credential is None:
-        raise AuthorizationHeaderMalformed(
-            "The authorization header is malformed; the Credential is mal-formed; expecting "
-            '"<YOUR-AKID>/YYYYMMDD/REGION/s3/aws4_request".'
-        )
-    access_key, date, _region, scope = credential
-    if expected_region is not None and _region != expected_region:
-        raise AuthorizationHeaderMalformed(
-            "The authorization header is malformed; " + _wrong_region(_region, expected_region),
-            Region=expected_region,
-        )
+    access_key, date, _region, scope = _checked_credential(
+        fields["Credential"],
+        AuthorizationHeaderMalformed,
+        "The authorization header is malformed; ",
+        expected_region,
+    )
     key = lookup_key(keys, access_key)
     content_sha256 = request.headers.get("x-amz-content-sha256")
     if content_sha256 is None:
@@ -302,19 +312,12 @@ def _verify_v4_presigned(
         )
     if params["X-Amz-Algorithm"] != sigv4.ALGORITHM:
         raise AuthorizationQueryParametersError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
-    credential = _parse_credential(params["X-Amz-Credential"])
-    if credential is None:
-        raise AuthorizationQueryParametersError(
-            "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; "
-            'expecting "<YOUR-AKID>/YYYYMMDD/REGION/s3/aws4_request".'
-        )
-    access_key, date, region, scope = credential
-    if expected_region is not None and region != expected_region:
-        raise AuthorizationQueryParametersError(
-            "Error parsing the X-Amz-Credential parameter; "
-            + _wrong_region(region, expected_region),
-            Region=expected_region,
-        )
+    access_key, date, region, scope = _checked_credential(
+        params["X-Amz-Credential"],
+        AuthorizationQueryParametersError,
+        "Error parsing the X-Amz-Credential parameter; ",
+        expected_region,
+    )
     key = lookup_key(keys, access_key)
     moment = _amz_time(params["X-Amz-Date"])
     if moment is None:

@@ -281,7 +281,8 @@ class IndexKeeper:
         """
         try:
             for mark in self.journal.marks():
-                await self._backend.put_repair_mark(mark.bucket, _token(mark))
+                if self._published.get(mark.bucket) != _token(mark):  # not already there
+                    await self._backend.put_repair_mark(mark.bucket, _token(mark))
             self._published = await self._backend.repair_marks()
         except S3Error:
             return 0

@@ -23,7 +23,7 @@ from proxy.embedded import EmbeddedProxy
 from proxy.repair import journal_path
 from proxy.verify import verify_buckets
 from tests.fixtures.proxy_server import client_for
-from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.redis_server import RedisServer, started_redis
 from tests.fixtures.upstream_gate import UpstreamGate
 from tests.s3http import s3_request
 
@@ -33,20 +33,11 @@ BUCKET = "faults"
 UNKNOWN = "?"  # a write whose outcome the client could not see
 
 
-def own_redis(directory: Path, persist: bool) -> Iterator[RedisServer]:
-    """A redis-server of the test's own, stopped after it."""
-    directory.mkdir()
-    server = RedisServer(directory, persist=persist)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    yield from own_redis(tmp_path / "redis", persist=True)
+    """A redis-server of the test's own, keeping its data across a restart."""
+    (tmp_path / "redis").mkdir()
+    yield from started_redis(tmp_path / "redis", persist=True)
 
 
 class Worker(threading.Thread):
@@ -289,7 +280,8 @@ def test_an_upstream_that_refuses_connections_answers_503(
 @pytest.fixture
 def volatile_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """One that keeps nothing across a restart."""
-    yield from own_redis(tmp_path / "volatile-redis", persist=False)
+    (tmp_path / "volatile-redis").mkdir()
+    yield from started_redis(tmp_path / "volatile-redis")
 
 
 def test_a_redis_restarted_empty_is_noticed_and_rebuilt(
