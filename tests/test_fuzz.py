@@ -17,6 +17,7 @@ The proxy keeps its state from one example to the next, as a long-running one wo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -209,6 +210,21 @@ def moto_page(answer: Answer) -> bool:
     return answer.headers.get("Content-Type", "").startswith("text/html")
 
 
+# Characters an XML 1.0 document cannot hold raw.
+_NOT_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def moto_raw_key(answer: Answer) -> bool:
+    """moto's own error naming a key that holds a control character, written raw.
+
+    moto differs from AWS there: its NoSuchKey for `GET /bucket/%1F?acl` (passed through
+    unchanged, as every sub-resource the proxy does not answer) carries `<Key>\x1f</Key>`,
+    which is not XML at all; AWS answers XML documents. The proxy's own documents never
+    hold such a character (s3xml.error_document writes them as references or drops them).
+    """
+    return answer.status == 404 and _NOT_XML.search(answer.body) is not None
+
+
 def well_formed_error(body: bytes) -> None:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     root = etree.fromstring(body, parser)
@@ -240,7 +256,8 @@ def test_random_requests(fuzz_proxy: EmbeddedProxy, moto: Any, data: st.DataObje
     answer = send(fuzz_proxy.url, wire)
     assert answer.status not in (500, 503) or moto_page(answer), (answer.status, answer.body)
     assert b"Traceback" not in answer.body
-    if answer.status >= 400 and answer.body and wire.method != "HEAD" and not moto_page(answer):
+    moto_own = moto_page(answer) or moto_raw_key(answer)
+    if answer.status >= 400 and answer.body and wire.method != "HEAD" and not moto_own:
         well_formed_error(answer.body)
     upstream_after, index_after = upstream_state(moto), index_state(fuzz_proxy)
     if upstream_after == upstream_before:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from proxy.s3xml import parse_list_objects
+from lxml import etree
+
+from proxy.s3xml import error_document, parse_list_objects
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -60,3 +62,11 @@ def test_records_past_until_are_not_built() -> None:
     assert [r.key for r in parsed.records] == ["a", "b", "c"]  # one past, to show the end
     assert parsed.clipped
     assert not parse_list_objects(body, until="d").clipped
+
+
+def test_error_documents_stay_xml_whatever_the_key() -> None:
+    """What the fuzz test's moto exemption relies on: the proxy never writes a raw control
+    character into an error document."""
+    body = error_document("NoSuchKey", "The specified key does not exist.", {"Key": "a\x1fb"}, "ID")
+    assert b"\x1f" not in body
+    assert etree.fromstring(body).findtext("Code") == "NoSuchKey"
